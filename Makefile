@@ -1,0 +1,25 @@
+# Two entry points: `make table2` (set up, then run the main job) and `make test` (set up, then test).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: setup table2 test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: envs/requirements-cpu.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r envs/requirements-cpu.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+table2: setup
+	$(BIN)/snakemake results/table2.csv --cores $(CORES)
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,29 @@
+# Reproduction pipeline for "Mirage or Method? How Model-Task Alignment Induces Divergent RL Conclusions".
+# data -> base models -> base pass@k (alignment) -> RL per claim x model x task x seed -> evaluation -> tables
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# A config file named on the command line (--configfile) replaces the embedded default instead of being
+# merged into it, so configs/paper.yaml never inherits the tiny models.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+# Defaults are filled by alignrl.config.finalize_config (rules/common.smk), which knows that a claim's
+# `training` block holds overrides only and must not be padded with defaults.
+validate(config, "schemas/config.schema.yaml", set_default=False)
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/baseline.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),

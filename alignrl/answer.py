@@ -1,0 +1,160 @@
+"""The response text format shared by tasks, corpus, rewards and evaluation.
+
+A response is ``<think>\\n{reasoning}\\n</think>\\n<answer>\\boxed{ANSWER}</answer>``.
+
+Every function here takes arbitrary model output, so each one is total (never raises on a
+``str``) and runs in linear time: RL rollouts can be megabytes of degenerate text such as
+``\\boxed{`` repeated, and one slow or crashing reward call stalls a whole training step.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "THINK_OPEN",
+    "THINK_CLOSE",
+    "ANSWER_OPEN",
+    "ANSWER_CLOSE",
+    "BOX_OPEN",
+    "format_response",
+    "extract_answer",
+    "is_well_formatted",
+    "build_prompt",
+    "normalize_answer",
+]
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+ANSWER_OPEN = "<answer>"
+ANSWER_CLOSE = "</answer>"
+BOX_OPEN = "\\boxed{"
+
+# One token per match: a box opening or a bare brace. Scanning only these (not every
+# character) keeps the Python-level loop proportional to the number of braces.
+_BRACE_TOKEN_RE = re.compile(r"\\boxed\{|[{}]")
+_WS_RE = re.compile(r"\s+")
+_QUESTION_FIELD = "{question}"
+
+
+def format_response(solution: str, answer: str) -> str:
+    """Wrap worked reasoning and a final answer in the think/answer/boxed format."""
+    box = f"{BOX_OPEN}{answer}}}"
+    return f"{THINK_OPEN}\n{solution}\n{THINK_CLOSE}\n{ANSWER_OPEN}{box}{ANSWER_CLOSE}"
+
+
+def _answer_block(text: str) -> str | None:
+    """Content of the last ``<answer>...</answer>`` block after the last ``</think>``.
+
+    Blocks inside the reasoning are ignored so that a model cannot be scored on an answer it
+    only mentioned while thinking.
+    """
+    think_end = text.rfind(THINK_CLOSE)
+    start = 0 if think_end < 0 else think_end + len(THINK_CLOSE)
+    open_at = text.rfind(ANSWER_OPEN, start)
+    if open_at < 0:
+        return None
+    content_start = open_at + len(ANSWER_OPEN)
+    close_at = text.find(ANSWER_CLOSE, content_start)
+    if close_at < 0:
+        return None
+    return text[content_start:close_at]
+
+
+def _last_box(block: str) -> tuple[int, int] | None:
+    """Span of the content of the box that closes last in ``block``.
+
+    Returns None unless every brace in ``block`` is balanced. For nested boxes the outer one
+    closes last, so ``\\boxed{\\boxed{1}}`` yields ``\\boxed{1}`` (which then fails
+    verification): degenerate nesting is not rewarded.
+    """
+    # Cheap C-level rejection before the Python loop; also catches most garbage quickly.
+    if block.count("{") != block.count("}") or BOX_OPEN not in block:
+        return None
+    # Stack of open braces: content start for a box opening, -1 for a plain brace.
+    stack: list[int] = []
+    best: tuple[int, int] | None = None
+    for m in _BRACE_TOKEN_RE.finditer(block):
+        if m.group() == "}":
+            if not stack:
+                return None
+            opened = stack.pop()
+            if opened >= 0:
+                best = (opened, m.start())
+        elif len(m.group()) > 1:
+            stack.append(m.end())
+        else:
+            stack.append(-1)
+    if stack:
+        return None
+    return best
+
+
+def extract_answer(text: str) -> str | None:
+    """Strictly extract the final answer, or None.
+
+    The answer is the (whitespace-stripped) content of the last balanced ``\\boxed{...}`` inside
+    the last ``<answer>...</answer>`` block that follows the reasoning. None when there is no
+    such block, any brace in the block is unbalanced, or the box is empty. Backslash-escaped
+    braces are not special: the synthetic tasks never produce them.
+    """
+    if not isinstance(text, str):
+        return None
+    block = _answer_block(text)
+    if block is None:
+        return None
+    span = _last_box(block)
+    if span is None:
+        return None
+    content = block[span[0] : span[1]].strip()
+    return content or None
+
+
+def is_well_formatted(text: str) -> bool:
+    """True iff ``text`` is one think block then one answer block holding exactly one box.
+
+    Reasoning may span lines (the official regex lacked DOTALL and scored every multi-line
+    response 0). Only whitespace may surround the blocks, separate them, or surround the box.
+    Implemented with counts and finds instead of a backtracking regex so it stays linear.
+    """
+    if not isinstance(text, str):
+        return False
+    s = text.strip()
+    if not (s.startswith(THINK_OPEN) and s.endswith(ANSWER_CLOSE)):
+        return False
+    for tag in (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE):
+        if s.count(tag) != 1:
+            return False
+    think_close = s.find(THINK_CLOSE)
+    answer_open = s.find(ANSWER_OPEN)
+    if answer_open < think_close or s[think_close + len(THINK_CLOSE) : answer_open].strip():
+        return False
+    block = s[answer_open + len(ANSWER_OPEN) : len(s) - len(ANSWER_CLOSE)].strip()
+    if not block.startswith(BOX_OPEN):
+        return False
+    span = _last_box(block)
+    # The box that closes last must be the one opening the block and must end it.
+    return (
+        span is not None
+        and span[0] == len(BOX_OPEN)
+        and span[1] == len(block) - 1
+        and bool(block[span[0] : span[1]].strip())
+    )
+
+
+def build_prompt(question: str, template: str) -> str:
+    """Insert ``question`` into the configured ``prompt_template``.
+
+    Plain substitution rather than ``str.format`` because templates legitimately contain other
+    braces (for example an instruction mentioning ``\\boxed{}``).
+    """
+    if _QUESTION_FIELD not in template:
+        raise ValueError(
+            f"prompt_template must contain the field {_QUESTION_FIELD!r}; got {template!r}"
+        )
+    return template.replace(_QUESTION_FIELD, question)
+
+
+def normalize_answer(s: str) -> str:
+    """Strip and collapse internal whitespace runs to single spaces."""
+    return _WS_RE.sub(" ", s).strip()

@@ -1,0 +1,219 @@
+"""Configuration: schema defaults, validation and the checks a JSON schema cannot express.
+
+Snakemake validates the config against `schemas/config.schema.yaml` at parse time; `finalize_config`
+then fills the defaults of map entries (tasks, models, claims), which the schema's own defaulting does
+not reach, and checks cross references (claims name known rewards, tables name known claims, k <= n).
+Every error names the offending key and says what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value that the pipeline cannot run with."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(value: Any, schema: dict) -> Any:
+    """Recursively add schema defaults, including inside maps described by additionalProperties."""
+    if not isinstance(schema, dict) or not isinstance(value, dict) or schema.get("x-overrides-only"):
+        return value
+    props = schema.get("properties", {})
+    for key, sub in props.items():
+        if key not in value and "default" in sub:
+            value[key] = copy.deepcopy(sub["default"])
+        if key in value:
+            value[key] = _fill_defaults(value[key], sub)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in list(value):
+            if key not in props:
+                value[key] = _fill_defaults(value[key], extra)
+    return value
+
+
+def validate_against_schema(config: dict, schema: dict | None = None) -> None:
+    import jsonschema
+
+    schema = schema or load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+        raise ConfigError(f"config key '{where}': {err.message}")
+
+
+def training_settings(config: dict, claim: str) -> dict:
+    """The trainer settings of one claim: the shared block, then the claim's own overrides."""
+    claim_cfg = config["claims"][claim]
+    settings = dict(config["training"])
+    settings.update(claim_cfg.get("training", {}))
+    settings["reward"] = claim_cfg["reward"]
+    settings["advantage"] = claim_cfg["advantage"]
+    settings["advantage_kwargs"] = dict(claim_cfg.get("advantage_kwargs", {}))
+    settings["entropy_coef"] = float(claim_cfg.get("entropy_coef", 0.0))
+    return settings
+
+
+def check_cross_references(config: dict) -> None:
+    from alignrl import objectives, rewards, tasks
+
+    ev = config["evaluation"]
+    for k in ev["ks"]:
+        if k > ev["n"]:
+            raise ConfigError(
+                f"config key 'evaluation.ks': k = {k} is larger than evaluation.n = {ev['n']}; "
+                "the unbiased pass@k estimator needs k <= n"
+            )
+    if config["alignment"]["k"] not in ev["ks"]:
+        raise ConfigError(
+            f"config key 'alignment.k': {config['alignment']['k']} is not one of evaluation.ks {ev['ks']}"
+        )
+    if config["alignment"]["weak_at_most"] >= config["alignment"]["strong_at_least"]:
+        raise ConfigError("config key 'alignment.weak_at_most' must be below 'alignment.strong_at_least'")
+    for name, task in config["tasks"].items():
+        if task["generator"] not in tasks.TASKS:
+            raise ConfigError(
+                f"config key 'tasks.{name}.generator': unknown generator '{task['generator']}'; "
+                f"known: {sorted(tasks.TASKS)}"
+            )
+    for name, model in config["models"].items():
+        for task_name in model["corpus"]["task_fractions"]:
+            if task_name not in config["tasks"]:
+                raise ConfigError(
+                    f"config key 'models.{name}.corpus.task_fractions.{task_name}': unknown task; "
+                    f"known: {sorted(config['tasks'])}"
+                )
+        total = sum(model["corpus"]["task_fractions"].values()) + model["corpus"]["subskill_fraction"]
+        if total > 1.0 + 1e-9:
+            raise ConfigError(
+                f"config key 'models.{name}.corpus': task fractions plus subskill_fraction sum to "
+                f"{total:.3f}; they must not exceed 1"
+            )
+    for name, claim in config["claims"].items():
+        if claim["reward"] not in rewards.REWARDS:
+            raise ConfigError(
+                f"config key 'claims.{name}.reward': unknown reward '{claim['reward']}'; "
+                f"known: {sorted(rewards.REWARDS)}"
+            )
+        if claim["advantage"] not in objectives.ADVANTAGES:
+            raise ConfigError(
+                f"config key 'claims.{name}.advantage': unknown estimator '{claim['advantage']}'; "
+                f"known: {sorted(objectives.ADVANTAGES)}"
+            )
+        settings = training_settings(config, name)
+        if settings["samples_per_prompt"] < 2 and claim["advantage"].startswith("grpo"):
+            raise ConfigError(
+                f"config key 'claims.{name}.training.samples_per_prompt': a group-normalised advantage "
+                "needs at least 2 samples per prompt"
+            )
+    for name, claim in config["claims"].items():
+        settings = training_settings(config, name)
+        if claim["reward"] == "none" and settings["dynamic_sampling"] and claim["entropy_coef"] == 0:
+            raise ConfigError(
+                f"config key 'claims.{name}': reward 'none' with no entropy_coef trains on nothing"
+            )
+        if claim["reward"] == "none" and settings["dynamic_sampling"]:
+            raise ConfigError(
+                f"config key 'claims.{name}.training.dynamic_sampling': reward 'none' gives equal rewards in "
+                "every group, so dynamic sampling would drop them all; set it to false"
+            )
+        data = claim["data"]
+        if data["selection"] == "one_shot" and data["one_shot_rule"] == "historical_variance":
+            history = config["claims"].get(data["history_claim"])
+            if history is None:
+                raise ConfigError(
+                    f"config key 'claims.{name}.data.history_claim': unknown claim '{data['history_claim']}'; "
+                    f"known: {sorted(config['claims'])}"
+                )
+            if history["data"]["selection"] == "one_shot":
+                raise ConfigError(
+                    f"config key 'claims.{name}.data.history_claim': '{data['history_claim']}' is itself "
+                    "one-shot; the history must come from a pool or full-data run"
+                )
+    for claim in config["sensitivity"]["claims"]:
+        if claim not in config["claims"]:
+            raise ConfigError(
+                f"config key 'sensitivity.claims': unknown claim '{claim}'; known: {sorted(config['claims'])}"
+            )
+    for label, claim in config["figure1"].items():
+        if claim != "base" and claim not in config["claims"]:
+            raise ConfigError(
+                f"config key 'figure1.{label}': unknown claim '{claim}'; use 'base' or one of {sorted(config['claims'])}"
+            )
+    for name, table in config["tables"].items():
+        for claim in table["claims"]:
+            if claim not in config["claims"]:
+                raise ConfigError(
+                    f"config key 'tables.{name}.claims': unknown claim '{claim}'; "
+                    f"known: {sorted(config['claims'])}"
+                )
+
+
+SWEEP_SEPARATOR = "__lr"
+
+
+def sensitivity_claim_name(claim: str, lr: float) -> str:
+    return f"{claim}{SWEEP_SEPARATOR}{lr:g}"
+
+
+def sensitivity_runs(config: dict) -> list[tuple[str, float, str]]:
+    """(claim, lr, the claim name whose runs hold that lr): the default lr maps to the claim itself."""
+    runs = []
+    for claim in config["sensitivity"]["claims"]:
+        default_lr = training_settings(config, claim)["lr"]
+        for lr in config["sensitivity"]["lrs"]:
+            name = claim if math.isclose(lr, default_lr, rel_tol=1e-9) else sensitivity_claim_name(claim, lr)
+            runs.append((claim, float(lr), name))
+    return runs
+
+
+def _add_sensitivity_claims(config: dict) -> None:
+    """Each swept (claim, lr) other than the default becomes a claim of its own, so the ordinary
+    train / evaluate rules run it; its name says what it is (e.g. random__lr0.0003)."""
+    for claim, lr, name in sensitivity_runs(config):
+        if name == claim or name in config["claims"]:
+            continue
+        derived = copy.deepcopy(config["claims"][claim])
+        derived["training"] = {**derived.get("training", {}), "lr": lr}
+        derived["description"] = f"{derived.get('description', claim)} (learning-rate sweep: lr = {lr:g})"
+        config["claims"][name] = derived
+
+
+def finalize_config(config: dict) -> dict:
+    """Validate, fill defaults in place, add the sweep's claims and check cross references."""
+    schema = load_schema()
+    validate_against_schema(config, schema)
+    _fill_defaults(config, schema)
+    check_cross_references(config)
+    _add_sensitivity_claims(config)
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """Load a YAML config (as the workflow would see it) and finalize it."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if overrides:
+        config.update(overrides)
+    try:
+        return finalize_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,292 @@
+"""Batched autoregressive sampling with a KV cache for small causal LMs.
+
+One sampler serves evaluation (pass@k of base models and checkpoints) and the RL rollouts, so both see
+exactly the same decoding. Design points:
+
+* Prompts are left-padded; ``position_ids = cumsum(mask) - 1`` so a padded prompt sees the same
+  positions as the unpadded one.
+* Rows are grouped by prompt length to keep padding small; completions come back ordered by
+  ``(prompt_index, sample_index)`` whatever the internal order.
+* Randomness is drawn per row: ``generator`` yields one seed per prompt, each row
+  ``(prompt_index, sample_index)`` derives its own stream of uniforms from it, and a token is chosen by
+  inverse-CDF lookup with that row's uniform for the step. Results therefore do not depend on
+  ``batch_size`` or on which rows share a batch, up to floating-point ties (different padding can change
+  logits in the last bits, which flips a token only when a uniform lands within ~1e-7 of a CDF boundary
+  or two greedy logits tie).
+* Finished rows are dropped from the batch (and from the cache), so a row that stopped costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+__all__ = ["Completion", "sample"]
+
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled continuation of one prompt.
+
+    ``token_ids`` has no padding and ends with ``eos_id`` when the row finished. ``logprobs[i]`` is the
+    log-probability of ``token_ids[i]`` under the model's own distribution (temperature 1, no top-p), the
+    quantity an RL update uses as the "old" log-prob.
+    """
+
+    prompt_index: int
+    sample_index: int
+    token_ids: list[int]
+    finished: bool
+    logprobs: list[float] = field(default_factory=list)
+
+
+def _row_seed(prompt_seed: int, sample_index: int) -> int:
+    """SplitMix64 finaliser: a well-mixed 63-bit seed for one (prompt, sample) row."""
+    z = (prompt_seed + (sample_index + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 1
+
+
+class _PreallocatedLayer(DynamicLayer):
+    """A full-attention KV-cache layer with storage for the whole generation allocated up front.
+
+    HF's DynamicLayer concatenates on every step, re-copying the entire cache; on CPU that was ~30% of
+    sampling time. Here each step writes into place and attention reads a view of the filled prefix.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        batch, heads, _, head_dim = key_states.shape
+        self.device = key_states.device
+        self._k = key_states.new_empty((batch, heads, self.capacity, head_dim))
+        self._v = value_states.new_empty((batch, value_states.shape[1], self.capacity, value_states.shape[-1]))
+        self.is_initialized = True
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > self.capacity:
+            raise RuntimeError(f"KV cache overflow: {end} > capacity {self.capacity}")
+        self._k[:, :, self.length : end] = key_states
+        self._v[:, :, self.length : end] = value_states
+        self.length = end
+        self.keys, self.values = self._k[:, :, :end], self._v[:, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
+
+
+def _make_cache(model: torch.nn.Module, capacity: int) -> DynamicCache:
+    """A cache with preallocated layers when every layer is plain full attention, else HF's default."""
+    cache = DynamicCache(config=model.config)
+    if cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers):
+        cache.layers = [_PreallocatedLayer(capacity) for _ in cache.layers]
+    return cache
+
+
+def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero every token outside the smallest top set whose mass reaches ``top_p`` (HF's rule)."""
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    # The most likely token always survives because its mass_before is 0 < top_p.
+    sorted_probs = sorted_probs.masked_fill(mass_before >= top_p, 0.0)
+    return torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+
+
+def _choose(
+    logits: torch.Tensor, temperature: float, top_p: float, uniforms: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick one token per row; return (token ids, their log-probs at temperature 1)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    if temperature == 0.0:
+        tokens = logits.argmax(dim=-1)
+    else:
+        # float64 so the CDF of a ~300-token vocabulary is exact enough for inverse-CDF lookup.
+        probs = torch.softmax(logits.double() / temperature, dim=-1)
+        if top_p < 1.0:
+            probs = _top_p_filter(probs, top_p)
+        cdf = probs.cumsum(dim=-1)
+        target = uniforms.to(cdf.dtype).unsqueeze(1) * cdf[:, -1:]
+        tokens = torch.searchsorted(cdf, target, right=True).squeeze(1)
+        # u * total can round up to total; never step past the last token that has mass.
+        vocab = probs.shape[-1]
+        last_nonzero = vocab - 1 - (probs > 0).flip(-1).to(torch.int64).argmax(dim=-1)
+        tokens = torch.minimum(tokens, last_nonzero)
+    return tokens, logp.gather(-1, tokens.unsqueeze(1)).squeeze(1)
+
+
+def _sample_batch(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    seeds: list[int] | None,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    eos_id: int | None,
+    pad_id: int,
+    device: torch.device,
+) -> list[tuple[list[int], list[float], bool]]:
+    """Sample one continuation for each prompt in one padded batch."""
+    batch = len(prompts)
+    prompt_len = max(len(p) for p in prompts)
+    input_ids = torch.full((batch, prompt_len), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((batch, prompt_len), dtype=torch.long)
+    for i, ids in enumerate(prompts):
+        input_ids[i, prompt_len - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        prompt_mask[i, prompt_len - len(ids):] = 1
+    # Every row still in the batch is unfinished, so all generated columns are attended to.
+    attn = torch.cat([prompt_mask, torch.ones((batch, max_new_tokens), dtype=torch.long)], dim=1).to(device)
+    position_ids = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0).to(device)
+    input_ids = input_ids.to(device)
+
+    uniforms = None
+    if temperature > 0.0:
+        gen = torch.Generator()
+        rows = []
+        for seed in seeds:
+            gen.manual_seed(seed)
+            rows.append(torch.rand(max_new_tokens, generator=gen, dtype=torch.float64))
+        uniforms = torch.stack(rows).to(device)
+
+    tokens = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    logprobs = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)
+    lengths = torch.full((batch,), max_new_tokens, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    active = torch.arange(batch, device=device)  # original row of each slot still in the batch
+
+    cache = _make_cache(model, prompt_len + max_new_tokens)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attn[:, :prompt_len],
+        position_ids=position_ids,
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    next_pos = position_ids[:, -1] + 1
+    for step in range(max_new_tokens):
+        logits = out.logits[:, -1, :]
+        step_u = uniforms[active, step] if uniforms is not None else None
+        chosen, chosen_lp = _choose(logits, temperature, top_p, step_u)
+        tokens[active, step] = chosen
+        logprobs[active, step] = chosen_lp
+        if eos_id is not None:
+            done = chosen == eos_id
+            if bool(done.any()):
+                lengths[active[done]] = step + 1
+                finished[active[done]] = True
+                keep = (~done).nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                if step < max_new_tokens - 1:
+                    cache.batch_select_indices(keep)
+                    active, chosen, next_pos, attn = active[keep], chosen[keep], next_pos[keep], attn[keep]
+        if step == max_new_tokens - 1:
+            break
+        out = model(
+            input_ids=chosen.unsqueeze(1),
+            attention_mask=attn[:, : prompt_len + step + 1],
+            position_ids=next_pos.unsqueeze(1),
+            cache=cache,
+            use_cache=True,
+        )
+        next_pos = next_pos + 1
+
+    tokens_l, logprobs_l = tokens.tolist(), logprobs.tolist()
+    lengths_l, finished_l = lengths.tolist(), finished.tolist()
+    return [(tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i]) for i in range(batch)]
+
+
+def sample(
+    model: torch.nn.Module,
+    prompt_ids: list[list[int]],
+    *,
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    eos_id: int | None,
+    pad_id: int,
+    generator: torch.Generator,
+    batch_size: int,
+    on_batch: Callable[[int], object] | None = None,
+) -> list[Completion]:
+    """Sample ``n`` continuations of every prompt; return them ordered by (prompt_index, sample_index).
+
+    ``temperature == 0`` is greedy decoding (``top_p`` and ``generator`` are then unused for choosing,
+    but ``generator`` still advances by the same amount so later draws do not depend on temperature).
+    ``batch_size`` counts sequences (prompt x sample rows) per forward pass. Sampling randomness comes only
+    from ``generator``: it is advanced by exactly one draw of ``len(prompt_ids)`` seeds per call.
+    ``on_batch(rows_done_in_batch)`` is called after every batch (progress bars).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for i, ids in enumerate(prompt_ids):
+        if len(ids) == 0:
+            raise ValueError(f"prompt {i} is empty: a prompt needs at least one token to condition on")
+
+    num_prompts = len(prompt_ids)
+    prompt_seeds: list[int] = []
+    if num_prompts:
+        prompt_seeds = torch.randint(0, 2**62, (num_prompts,), generator=generator, dtype=torch.int64).tolist()
+    if max_new_tokens == 0 or num_prompts == 0:
+        return [Completion(p, s, [], False, []) for p in range(num_prompts) for s in range(n)]
+
+    # Group rows of similar prompt length; the sort is stable in (prompt, sample) for equal lengths.
+    rows = sorted(((p, s) for p in range(num_prompts) for s in range(n)), key=lambda r: len(prompt_ids[r[0]]))
+    device = next(model.parameters()).device
+    results: dict[tuple[int, int], Completion] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                seeds = [_row_seed(prompt_seeds[p], s) for p, s in chunk] if temperature > 0 else None
+                outputs = _sample_batch(
+                    model,
+                    [list(prompt_ids[p]) for p, _ in chunk],
+                    seeds,
+                    max_new_tokens=max_new_tokens,
+                    temperature=float(temperature),
+                    top_p=float(top_p),
+                    eos_id=eos_id,
+                    pad_id=pad_id,
+                    device=device,
+                )
+                for (p, s), (ids, lps, done) in zip(chunk, outputs):
+                    results[(p, s)] = Completion(p, s, ids, done, lps)
+                if on_batch is not None:
+                    on_batch(len(chunk))
+    finally:
+        model.train(was_training)
+    return [results[(p, s)] for p in range(num_prompts) for s in range(n)]

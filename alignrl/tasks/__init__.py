@@ -1,0 +1,118 @@
+"""Synthetic tasks: problem generators, verifiers and sub-skill drills.
+
+Every task writes text with tokens separated by single spaces (punctuation included) so the
+word-level tokenizer sees one token per word, and keeps prompts and solutions short because
+sequence length is the main cost of the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+from alignrl.answer import normalize_answer
+
+__all__ = ["Problem", "Task", "TASKS", "register", "get_task", "make_splits"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One generated problem."""
+
+    uid: str  # "math-000123"; assigned by make_splits ("" straight from Task.sample)
+    question: str  # the problem statement, no instruction
+    solution: str  # worked reasoning, one step per line, no tags
+    answer: str  # canonical final answer
+
+
+class Task:
+    """Base class: one instance per task name, registered in ``TASKS``."""
+
+    name: str = ""
+    ability: str = ""
+
+    def sample(self, rng: random.Random) -> Problem:
+        """Draw one problem using only ``rng`` (never the global random state)."""
+        raise NotImplementedError
+
+    def verify(self, predicted: str | None, ground_truth: str) -> bool:
+        """Whether an extracted answer is correct; None (nothing extracted) is wrong."""
+        if predicted is None:
+            return False
+        return normalize_answer(predicted) == normalize_answer(ground_truth)
+
+    def subskill_text(self, rng: random.Random) -> str:
+        """One line of drill text teaching a sub-skill, not itself a task example."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, ability={self.ability!r})"
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    """Add ``task`` to ``TASKS`` under its name (names must be unique)."""
+    if not task.name:
+        raise ValueError(f"{task!r} has no name")
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    """Look a task up by name; the KeyError lists the known names."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}") from None
+
+
+def make_splits(
+    task: Task | str, sizes: Mapping[str, int], seed: int
+) -> dict[str, list[Problem]]:
+    """Generate named splits of distinct problems, disjoint by question text.
+
+    Each split draws from its own ``random.Random`` stream keyed by (seed, task, split), and
+    splits are filled smallest first (ties by name): evaluation splits are then unchanged when
+    only the training size changes, and the training split skips their questions. uids number
+    problems in that fill order, so they are unique within the task and stable for a seed.
+    The result keeps the key order of ``sizes``.
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    for split, n in sizes.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"size of split {split!r} must be a non-negative int, got {n!r}")
+    seen: set[str] = set()
+    out: dict[str, list[Problem]] = {}
+    counter = 0
+    for split in sorted(sizes, key=lambda s: (sizes[s], s)):
+        # A str seed is hashed with SHA-512 by random.Random: stable across runs and platforms.
+        rng = random.Random(f"{seed}/{task.name}/{split}")
+        problems: list[Problem] = []
+        misses = 0
+        max_misses = 1000 + 50 * sizes[split]
+        while len(problems) < sizes[split]:
+            p = task.sample(rng)
+            if p.question in seen:
+                misses += 1
+                if misses > max_misses:
+                    raise ValueError(
+                        f"task {task.name!r}: could not draw {sizes[split]} distinct problems "
+                        f"for split {split!r} ({len(problems)} found); the sizes are too large"
+                    )
+                continue
+            seen.add(p.question)
+            problems.append(replace(p, uid=f"{task.name}-{counter:06d}"))
+            counter += 1
+        out[split] = problems
+    return {split: out[split] for split in sizes}
+
+
+# Imported last: the task modules import Problem and Task from this (partially initialised)
+# package, and registering them here makes ``TASKS`` complete on ``import alignrl.tasks``.
+from alignrl.tasks import logic_puzzles as _logic_puzzles  # noqa: E402,F401
+from alignrl.tasks import math_problems as _math_problems  # noqa: E402,F401

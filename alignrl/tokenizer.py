@@ -1,0 +1,156 @@
+"""A small word-level tokenizer built locally with the `tokenizers` library.
+
+Design (why, not what):
+- Word level: task text is space separated, so a word vocabulary is tiny (~100-300 tokens) and every
+  token is meaningful to a sub-million-parameter model.
+- A leading space is folded into the token that follows it ("Mia has" -> "Mia", "▁has") by a single
+  regex split followed by a Metaspace replacement that does not split or prepend. The Metaspace decoder
+  turns every "▁" back into a space and concatenates, so decoding is an exact inverse of encoding.
+  (A WordPiece or whitespace-joining decoder cannot know whether two tokens were separated by a space,
+  e.g. "23" vs "2 3", and mangles punctuation.)
+- Every digit is its own token (optionally carrying the leading space), so numbers are spelled digit
+  by digit and no number is ever out of vocabulary; "\\n" and each punctuation mark are isolated too.
+- The response tags and `\\boxed{`/`}` are non-special added tokens: single ids, but kept by
+  `decode(..., skip_special_tokens=True)` because they are part of the text a reward reads.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import string
+from collections.abc import Iterable
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import AddedToken
+from transformers import PreTrainedTokenizerFast
+
+PAD_TOKEN = "<|pad|>"
+UNK_TOKEN = "<|unk|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, UNK_TOKEN, IM_START, IM_END)
+TAG_TOKENS: tuple[str, ...] = ("<think>", "</think>", "<answer>", "</answer>", "\\boxed{", "}")
+SPACE_MARK = "\u2581"  # "▁", the Metaspace replacement character
+
+# One regex covers the whole text, so the "isolated" split turns every match into exactly one piece:
+# newline | optional space + one digit | optional space + a run of ASCII letters |
+# optional space + one other non-space char (punctuation, symbols) | any other single whitespace char.
+_PIECE_PATTERN = r"\n| ?[0-9]| ?[A-Za-z]+| ?[^A-Za-z0-9\s]|\s"
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Always in the vocabulary (bare and after a space) so a held-out number, a cipher letter, a symbol
+# or a chat role never maps to <|unk|>, whatever the corpus happened to contain.
+_ALWAYS_CHARS = string.digits + string.ascii_lowercase + string.punctuation
+_ALWAYS: tuple[str, ...] = tuple(
+    list(_ALWAYS_CHARS)
+    + [SPACE_MARK + c for c in _ALWAYS_CHARS]
+    + ["\n", SPACE_MARK, "user", "assistant", "system"]
+)
+
+_PROTECTED = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS + TAG_TOKENS, key=len, reverse=True)))
+
+
+def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_PIECE_PATTERN), behavior="isolated"),
+            pre_tokenizers.Metaspace(replacement=SPACE_MARK, prepend_scheme="never", split=False),
+        ]
+    )
+
+
+def _count_pieces(texts: Iterable[str], pre_tok: pre_tokenizers.PreTokenizer) -> collections.Counter[str]:
+    """Counts pre-tokenized pieces, cutting out special and tag tokens first (as encoding does)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+        for chunk in _PROTECTED.split(text):
+            if chunk:
+                counts.update(piece for piece, _ in pre_tok.pre_tokenize_str(chunk))
+    return counts
+
+
+def build_tokenizer(texts: Iterable[str], *, min_frequency: int = 1) -> PreTrainedTokenizerFast:
+    """Builds the word-level tokenizer from `texts` (deterministic: ids depend only on the counts).
+
+    Ids: specials first (`<|pad|>`=0, `<|unk|>`=1, `<|im_start|>`=2, `<|im_end|>`=3), then the tags,
+    then the always-present digits/letters/roles, then the remaining pieces by descending frequency
+    (ties broken alphabetically).
+    """
+    pre_tok = _pre_tokenizer()
+    counts = _count_pieces(texts, pre_tok)
+    vocab: dict[str, int] = {}
+    for tok in SPECIAL_TOKENS + TAG_TOKENS + _ALWAYS:
+        vocab.setdefault(tok, len(vocab))
+    for piece, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if count >= min_frequency and piece not in vocab:
+            vocab[piece] = len(vocab)
+
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
+    backend.pre_tokenizer = _pre_tokenizer()
+    backend.decoder = decoders.Metaspace(replacement=SPACE_MARK, prepend_scheme="never", split=False)
+    # normalized=False: match the tags verbatim; no lstrip/rstrip, so surrounding spaces survive.
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token=UNK_TOKEN,
+        pad_token=PAD_TOKEN,
+        eos_token=IM_END,
+        bos_token=None,
+        additional_special_tokens=[IM_START],
+        clean_up_tokenization_spaces=False,  # the default clean-up would break the exact round trip
+        padding_side="left",  # generation pads prompts on the left
+        model_max_length=4096,
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def chat_prompt(prompt: str) -> list[dict[str, str]]:
+    """The chat list for one user prompt, as stored in the data rows."""
+    return [{"role": "user", "content": prompt}]
+
+
+def render_chat_prompt(prompt: str) -> str:
+    """The text `CHAT_TEMPLATE` renders for one user message with the generation prompt.
+
+    Lets the corpus be written before any tokenizer exists; a test checks it equals
+    `apply_chat_template(..., add_generation_prompt=True, tokenize=False)`.
+    """
+    return f"{IM_START}user\n{prompt}{IM_END}\n{IM_START}assistant\n"
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out_dir: str | os.PathLike, *, arch: str | None = None) -> None:
+    """`save_pretrained`, made safe for `AutoTokenizer` in a model directory of architecture `arch`.
+
+    transformers 5.24 lists `qwen2` among models whose Hub `tokenizer_class` is "incorrect" and then
+    builds a `Qwen2Tokenizer` (byte-level BPE rebuilt from our vocabulary) instead of reading
+    tokenizer.json: silently different ids. Its loader skips that substitution when the tokenizer config
+    carries an `auto_map` and `trust_remote_code` is not set, falling back to the declared
+    `TokenizersBackend`; a placeholder auto_map does exactly that (and `trust_remote_code=True` fails
+    loudly rather than mis-tokenizing). `load_tokenizer` needs none of this.
+    """
+    tokenizer.save_pretrained(out_dir)
+    if arch == "qwen2":
+        path = os.path.join(out_dir, "tokenizer_config.json")
+        with open(path) as fh:
+            cfg = json.load(fh)
+        cfg["auto_map"] = {"AutoTokenizer": [None, "TokenizersBackend"]}
+        with open(path, "w") as fh:
+            json.dump(cfg, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+
+
+def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
+    """Load the project tokenizer from a directory exactly as saved (never a model-specific class)."""
+    return PreTrainedTokenizerFast.from_pretrained(path)

@@ -1,0 +1,17 @@
+rule baseline_passk:
+    input:
+        model="models/{model}",
+        data="data/{task}/{bench}.parquet",
+    output:
+        samples="results/baseline/{model}/{task}/{bench}/samples.parquet",
+        metrics="results/baseline/{model}/{task}/{bench}/metrics.json",
+    params:
+        evaluation=config["evaluation"],
+        generator=task_generator,
+    threads: config["threads"]["evaluate"]
+    log:
+        "logs/baseline/{model}/{task}/{bench}.log",
+    benchmark:
+        "results/benchmarks/baseline/{model}/{task}/{bench}.tsv"
+    script:
+        "../workflow/scripts/evaluate_model.py"

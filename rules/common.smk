@@ -1,0 +1,121 @@
+# Config helpers, wildcard constraints and target lists. Rules stay thin; logic lives in `alignrl`.
+import re
+
+from alignrl.config import finalize_config, sensitivity_runs, training_settings
+
+finalize_config(config)
+
+TASKS = sorted(config["tasks"])
+MODELS = sorted(config["models"])
+CLAIMS = sorted(config["claims"])
+SEEDS = [int(s) for s in config["seeds"]]
+CLAIM_TABLES = sorted(config["tables"])
+
+def one_of(names):
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+wildcard_constraints:
+    task=one_of(TASKS),
+    model=one_of(MODELS),
+    claim=one_of(CLAIMS),
+    seed=r"\d+",
+    bench=r"[A-Za-z0-9_\-]+",
+    table=one_of(CLAIM_TABLES),
+
+
+def benchmarks(task):
+    return config["tasks"][task]["benchmarks"]
+
+
+def prompt_template(wildcards):
+    # a function, so Snakemake does not read "{question}" as a wildcard
+    return config["prompt_template"]
+
+
+def task_config(wildcards):
+    return config["tasks"][wildcards.task]
+
+
+def task_generator(wildcards):
+    return config["tasks"][wildcards.task]["generator"]
+
+
+def model_config(wildcards):
+    return config["models"][wildcards.model]
+
+
+def claim_settings(wildcards):
+    return training_settings(config, wildcards.claim)
+
+
+def claim_data(wildcards):
+    return config["claims"][wildcards.claim]["data"]
+
+
+def run_dir(claim, model, task, seed):
+    return f"results/runs/{claim}/{model}/{task}/seed{seed}"
+
+
+def training_data(wildcards):
+    """The train split, or the one example a one-shot claim selected."""
+    if claim_data(wildcards)["selection"] == "one_shot":
+        return f"data/one_shot/{wildcards.claim}/{wildcards.model}/{wildcards.task}/seed{wildcards.seed}.parquet"
+    return f"data/{wildcards.task}/train.parquet"
+
+
+def one_shot_history(wildcards):
+    data = claim_data(wildcards)
+    if data["one_shot_rule"] != "historical_variance":
+        return []
+    return run_dir(data["history_claim"], wildcards.model, wildcards.task, data["history_seed"]) + "/prompt_log.csv"
+
+
+def heldout_data(wildcards):
+    """Every val / evaluation split: pretraining corpora must exclude these questions."""
+    return [f"data/{t}/{s}.parquet" for t in TASKS for s in sorted({"val", *benchmarks(t)})]
+
+
+def baseline_metrics():
+    return [
+        f"results/baseline/{m}/{t}/{b}/metrics.json" for m in MODELS for t in TASKS for b in benchmarks(t)
+    ]
+
+
+def claim_metrics(claims):
+    return [
+        f"results/eval/{c}/{m}/{t}/seed{s}/{b}/metrics.json"
+        for c in claims for m in MODELS for t in TASKS for s in SEEDS for b in benchmarks(t)
+    ]
+
+
+def table_config(wildcards):
+    return config["tables"][wildcards.table]
+
+
+def table_metrics(wildcards):
+    return baseline_metrics() + claim_metrics(config["tables"][wildcards.table]["claims"])
+
+
+def sensitivity_metrics(wildcards):
+    return baseline_metrics() + [
+        f"results/eval/{name}/{m}/{t}/seed{s}/{b}/metrics.json"
+        for _, _, name in sensitivity_runs(config)
+        for m in MODELS for t in TASKS for s in config["sensitivity"]["seeds"] for b in benchmarks(t)
+    ]
+
+
+def figure1_tables(wildcards):
+    """The claim tables that hold the figure's bars."""
+    wanted = set(config["figure1"].values()) - {"base"}
+    return [f"results/{t}.csv" for t in CLAIM_TABLES if wanted & set(config["tables"][t]["claims"])]
+
+
+def all_targets():
+    targets = ["results/table1.csv", "results/figures/passk_curves.png"]
+    targets += [f"results/{t}.csv" for t in CLAIM_TABLES]
+    if config["figure1"]:
+        targets.append("results/figures/figure1.png")
+    if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
+        targets.append("results/lr_sensitivity.csv")
+    return targets

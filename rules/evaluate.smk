@@ -1,0 +1,18 @@
+# Same prompts, sampling, extraction and seed as the baseline: only the weights differ.
+rule evaluate_run:
+    input:
+        model="results/runs/{claim}/{model}/{task}/seed{seed}/model",
+        data="data/{task}/{bench}.parquet",
+    output:
+        samples="results/eval/{claim}/{model}/{task}/seed{seed}/{bench}/samples.parquet",
+        metrics="results/eval/{claim}/{model}/{task}/seed{seed}/{bench}/metrics.json",
+    params:
+        evaluation=config["evaluation"],
+        generator=task_generator,
+    threads: config["threads"]["evaluate"]
+    log:
+        "logs/eval/{claim}/{model}/{task}/seed{seed}/{bench}.log",
+    benchmark:
+        "results/benchmarks/eval/{claim}/{model}/{task}/seed{seed}/{bench}.tsv"
+    script:
+        "../workflow/scripts/evaluate_model.py"

@@ -1,0 +1,15 @@
+rule pretrain_model:
+    input:
+        heldout=heldout_data,
+    output:
+        directory("models/{model}"),
+    params:
+        model=model_config,
+        template=prompt_template,
+    threads: config["threads"]["pretrain"]
+    log:
+        "logs/models/{model}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{model}.tsv"
+    script:
+        "../workflow/scripts/pretrain_model.py"

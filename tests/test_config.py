@@ -1,0 +1,88 @@
+"""Config validation: the schema, its defaults, and the cross-reference checks."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alignrl.config import ConfigError, finalize_config, load_config, load_schema, training_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def smoke() -> dict:
+    return yaml.safe_load((REPO / "configs/smoke.yaml").read_text())
+
+
+def test_shipped_configs_are_valid():
+    for path in ("config.yaml", "configs/smoke.yaml"):
+        cfg = load_config(REPO / path)
+        assert cfg["claims"]
+
+
+def test_every_schema_key_has_description_and_default():
+    def walk(node, where):
+        props = node.get("properties", {})
+        for key, sub in props.items():
+            assert "description" in sub, f"{where}.{key} lacks a description"
+            assert "default" in sub, f"{where}.{key} lacks a default"
+            walk(sub, f"{where}.{key}")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{where}.*")
+
+    walk(load_schema(), "config")
+
+
+def test_defaults_are_filled_inside_map_entries():
+    cfg = smoke()
+    del cfg["models"]["A"]["size"]["tie_word_embeddings"]
+    del cfg["claims"]["ground_truth"]["description"]
+    finalize_config(cfg)
+    assert cfg["models"]["A"]["size"]["tie_word_embeddings"] is True
+    assert cfg["claims"]["ground_truth"]["entropy_coef"] == 0.0
+
+
+def test_claim_overrides_shared_training_settings():
+    cfg = smoke()
+    cfg["claims"]["ground_truth"]["training"] = {"lr": 0.5}
+    finalize_config(cfg)
+    settings = training_settings(cfg, "ground_truth")
+    assert settings["lr"] == 0.5
+    assert settings["steps"] == cfg["training"]["steps"]
+    assert settings["reward"] == "ground_truth"
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c.update(unknown_key=1), "unknown_key"),
+        (lambda c: c["evaluation"].update(n=-1), "evaluation.n"),
+        (lambda c: c["evaluation"].update(ks=[1, 8]), "evaluation.ks"),
+        (lambda c: c["claims"]["ground_truth"].update(reward="nope"), "claims.ground_truth.reward"),
+        (lambda c: c["claims"]["ground_truth"].update(advantage="nope"), "claims.ground_truth.advantage"),
+        (lambda c: c["tables"]["table2"].update(claims=["missing"]), "tables.table2.claims"),
+        (lambda c: c["tasks"]["math"].update(generator="chess"), "tasks.math.generator"),
+        (lambda c: c["models"]["A"].update(arch="gpt9"), "models.A.arch"),
+        (lambda c: c["models"]["A"]["corpus"]["task_fractions"].update(poetry=0.1), "models.A.corpus.task_fractions.poetry"),
+        (lambda c: c["models"]["A"]["corpus"].update(subskill_fraction=0.9), "models.A.corpus"),
+        (lambda c: c["alignment"].update(k=3), "alignment.k"),
+        (lambda c: c["training"].update(steps="ten"), "training.steps"),
+        (lambda c: c.update(seeds=[]), "seeds"),
+    ],
+)
+def test_bad_config_names_the_key(mutate, key):
+    cfg = copy.deepcopy(smoke())
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        finalize_config(cfg)
+    assert key in str(err.value)
+
+
+def test_load_config_names_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seeds: [0\n")
+    with pytest.raises(ConfigError, match="c.yaml"):
+        load_config(path)

@@ -1,0 +1,129 @@
+"""Corpus: mixture fractions, determinism, document format, and no held-out question ever leaks in."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from alignrl.answer import build_prompt, extract_answer, format_response, is_well_formatted
+from alignrl.corpus import OTHER, SUBSKILL, build_corpus, build_documents, corpus_stats, task_document
+from alignrl.tasks import get_task, make_splits
+from alignrl.tokenizer import IM_END, render_chat_prompt
+
+TEMPLATE = "Q : {question}"
+
+
+def _docs(**kw):
+    args = dict(task_fractions={"math": 0.5, "logic": 0.05}, subskill_fraction=0.2, num_documents=2000,
+                seed=0, template=TEMPLATE)
+    args.update(kw)
+    return build_documents(**args)
+
+
+def test_fractions_exact_within_one_document():
+    docs = _docs(num_documents=1999)
+    counts = Counter(d.kind for d in docs)
+    for kind, frac in {"task:math": 0.5, "task:logic": 0.05, SUBSKILL: 0.2, OTHER: 0.25}.items():
+        assert abs(counts[kind] - frac * 1999) <= 1, kind
+    assert sum(counts.values()) == 1999
+
+
+def test_zero_fraction_and_no_other_text():
+    counts = Counter(d.kind for d in _docs(task_fractions={"math": 0.8, "logic": 0.0}))
+    assert counts["task:logic"] == 0 and counts["task:math"] == 1600 and counts[OTHER] == 0
+
+
+def test_deterministic_and_seed_dependent():
+    assert _docs() == _docs()
+    assert build_corpus(task_fractions={"math": 0.5}, subskill_fraction=0.1, num_documents=300, seed=4) == \
+        build_corpus(task_fractions={"math": 0.5}, subskill_fraction=0.1, num_documents=300, seed=4)
+    assert [d.text for d in _docs(seed=1)] != [d.text for d in _docs()]
+
+
+def test_task_documents_have_eval_format():
+    for d in _docs(num_documents=400):
+        if not d.kind.startswith("task:"):
+            continue
+        assert d.text.startswith(render_chat_prompt(build_prompt("", TEMPLATE))[: len("<|im_start|>user\nQ : ")])
+        assert d.text.endswith("</answer>" + IM_END)
+        prompt, response = d.text.split("<|im_start|>assistant\n")
+        assert is_well_formatted(response[: -len(IM_END)])
+        assert extract_answer(response) is not None
+    p = get_task("math").sample(__import__("random").Random(0))
+    doc = task_document(p.question, p.solution, p.answer, TEMPLATE)
+    assert doc == render_chat_prompt(build_prompt(p.question, TEMPLATE)) + format_response(p.solution, p.answer) + IM_END
+
+
+def test_subskills_cover_every_task_and_other_text_is_generic():
+    docs = _docs(task_fractions={"math": 0.1}, num_documents=600)
+    sub = [d.text for d in docs if d.kind == SUBSKILL]
+    # math drills write "a + b = c"-style lines only; logic writes letter facts as well
+    assert any("the letter" in t for t in sub), "logic sub-skills missing though logic has no examples"
+    assert any(" doubled is " in t or " tripled is " in t or " x 2 = " in t for t in sub)
+    assert all(2 <= len(t.split("\n")) <= 4 for t in sub)
+    other = [d.text for d in docs if d.kind == OTHER]
+    assert other and not any(tag in t for t in other for tag in ("<think>", "\\boxed{", "<|im_start|>"))
+    assert not any(ch.isdigit() for t in other for ch in t)
+
+
+def _questions(docs) -> set[str]:
+    out = set()
+    for d in docs:
+        if d.kind.startswith("task:"):
+            prompt = d.text.split("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
+            out.add(prompt[len("Q : "):])
+    return out
+
+
+def test_held_out_questions_never_appear():
+    kw = dict(task_fractions={"math": 0.3, "logic": 0.6}, subskill_fraction=0.1, num_documents=2000, seed=0,
+              template=TEMPLATE)
+    # The same seed would regenerate exactly these questions, so excluding them is a real test.
+    first = _questions(build_documents(**kw))
+    splits = {t: make_splits(t, {"val": 64, "test": 200}, seed=0) for t in ("math", "logic")}
+    held_out = {p.question for t in splits for s in splits[t].values() for p in s}
+    excluded = set(list(sorted(first))[::2]) | held_out
+    docs = build_documents(**kw, exclude_questions=excluded)
+    assert not _questions(docs) & excluded
+    assert _questions(docs) & first  # the non-excluded ones are still drawn
+    counts = Counter(d.kind for d in docs)
+    assert counts["task:logic"] == 1200 and counts["task:math"] == 600  # rejected draws are replaced
+
+
+def test_exclusion_of_everything_fails_loudly(monkeypatch):
+    task = get_task("logic")
+    monkeypatch.setattr(task, "sample", lambda rng: get_task("logic").__class__.sample(task, __import__("random").Random(0)))
+    only = task.sample(None).question
+    with pytest.raises(ValueError, match="held-out"):
+        build_documents(task_fractions={"logic": 0.5}, subskill_fraction=0.0, num_documents=10, seed=0,
+                        exclude_questions={only})
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(task_fractions={"math": 1.2}), "math"),
+        (dict(task_fractions={"logic": -0.1}), "logic"),
+        (dict(task_fractions={"math": 0.6, "logic": 0.5}), "sum"),
+        (dict(task_fractions={"math": 0.5}, subskill_fraction=0.6), "sum"),
+        (dict(subskill_fraction=1.5), "subskill_fraction"),
+        (dict(num_documents=0), "num_documents"),
+    ],
+)
+def test_validation(kw, match):
+    args = dict(task_fractions={"math": 0.1}, subskill_fraction=0.1, num_documents=10, seed=0)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        build_documents(**args)
+
+
+def test_unknown_task():
+    with pytest.raises(KeyError, match="known tasks"):
+        build_documents(task_fractions={"chess": 0.1}, subskill_fraction=0.0, num_documents=10, seed=0)
+
+
+def test_stats():
+    docs = _docs(num_documents=100)
+    stats = corpus_stats(docs, [2] * len(docs))
+    assert stats["documents"] == 100 and stats["tokens"] == 200
+    assert sum(stats["documents_per_kind"].values()) == 100

@@ -1,0 +1,93 @@
+"""Tables from per-sample outputs: pooling seeds, intervals, paired gains, path parsing."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alignrl.reporting import (
+    CellSource,
+    alignment_label,
+    build_claims_table,
+    build_table1,
+    summarize_cell,
+    to_markdown,
+)
+from alignrl.workflow_paths import parse_metrics_path, sources_from_metrics
+
+KS = [1, 2, 4]
+BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
+ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3}
+
+
+def write_run(root, rel, correct_matrix):
+    """correct_matrix: problems x samples booleans -> samples.parquet + metrics.json under root/rel."""
+    d = root / rel
+    d.mkdir(parents=True)
+    rows = [
+        {"problem_id": f"p{i}", "sample_index": j, "text": "", "extracted_answer": None, "correct": bool(c)}
+        for i, r in enumerate(correct_matrix) for j, c in enumerate(r)
+    ]
+    pd.DataFrame(rows).to_parquet(d / "samples.parquet")
+    (d / "metrics.json").write_text(json.dumps({"n": len(correct_matrix[0]), "temperature": 1.0, "top_p": 1.0}))
+    return str(d / "metrics.json")
+
+
+def test_parse_metrics_paths():
+    assert parse_metrics_path("results/baseline/A/math/test/metrics.json")["claim"] == "base"
+    info = parse_metrics_path("results/eval/random/B/logic/seed3/test/metrics.json")
+    assert info == {"claim": "random", "model": "B", "task": "logic", "bench": "test", "seed": 3}
+    with pytest.raises(ValueError, match="not a baseline"):
+        parse_metrics_path("elsewhere/metrics.json")
+
+
+def test_cell_value_is_mean_of_unbiased_estimates(tmp_path):
+    m = write_run(tmp_path, "results/baseline/A/math/test", [[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]])
+    row = summarize_cell(CellSource("A", "math", "test", "base", [m]), KS, base=None, gain_ks=(),
+                         n_boot=200, alpha=0.05, seed=0)
+    assert row["pass@1"] == pytest.approx((0.25 + 1 + 0) / 3)
+    assert row["pass@4"] == pytest.approx(2 / 3)
+    assert row["pass@2"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert row["pass@1_ci_low"] <= row["pass@1"] <= row["pass@1_ci_high"]
+    assert np.isnan(row["pass@1_seed_se"])
+
+
+def test_gain_is_paired_and_seeds_pool(tmp_path):
+    base = write_run(tmp_path, "results/baseline/A/math/test", [[0, 0, 0, 0]] * 10)
+    s0 = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[1, 1, 1, 1]] * 10)
+    s1 = write_run(tmp_path, "results/eval/gt/A/math/seed1/test", [[1, 1, 0, 0]] * 10)
+    sources = sources_from_metrics([base, s0, s1])
+    assert [len(s.metrics_files) for s in sources] == [1, 2]
+    df = build_claims_table({("A", "math", "test"): sources[0]}, [sources[1]], KS, ALIGN, BOOT)
+    gt = df[df.claim == "gt"].iloc[0]
+    assert gt.n_seeds == 2
+    assert gt["pass@1"] == pytest.approx(0.75)
+    assert gt["gain@1"] == pytest.approx(0.75)
+    # Every problem gains the same: the paired interval collapses on the gain.
+    assert gt["gain@1_ci_low"] == pytest.approx(0.75) and gt["gain@1_ci_high"] == pytest.approx(0.75)
+    assert gt["pass@1_seed_se"] == pytest.approx(0.25)
+    assert df.iloc[0].claim == "base" and df.iloc[0].alignment == "weak"
+    assert "gt" in to_markdown(df, "t")
+
+
+def test_mismatched_problems_are_an_error(tmp_path):
+    base = write_run(tmp_path, "results/baseline/A/math/test", [[0, 1]] * 3)
+    run = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[0, 1]] * 4)
+    src = sources_from_metrics([base, run])
+    with pytest.raises(ValueError, match="different problems"):
+        summarize_cell(src[1], [1, 2], base=src[0], gain_ks=[1], n_boot=10, alpha=0.05, seed=0)
+
+
+def test_missing_samples_name_the_file(tmp_path):
+    m = write_run(tmp_path, "results/baseline/A/math/test", [[0, 1]])
+    (tmp_path / "results/baseline/A/math/test/samples.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="samples.parquet"):
+        build_table1(sources_from_metrics([m]), [1, 2], {**ALIGN, "k": 2}, BOOT)
+
+
+def test_alignment_label():
+    assert alignment_label(0.9, 0.8, 0.3) == "strong"
+    assert alignment_label(0.3, 0.8, 0.3) == "weak"
+    assert alignment_label(0.5, 0.8, 0.3) == "intermediate"

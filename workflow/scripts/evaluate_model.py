@@ -1,0 +1,41 @@
+"""pass@k of a model on one benchmark: the same code for base models and trained checkpoints."""
+import datetime as dt
+from pathlib import Path
+
+from alignrl.data import read_rows
+from alignrl.evaluate import evaluate, write_evaluation
+from alignrl.provenance import provenance
+from alignrl.runtime import log_to, set_threads
+
+with log_to(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    started = dt.datetime.now(dt.timezone.utc).isoformat()
+    ev = snakemake.params.evaluation
+    rows = read_rows(snakemake.input.data)
+    samples, metrics = evaluate(
+        snakemake.input.model,
+        rows,
+        n=ev["n"],
+        ks=ev["ks"],
+        temperature=ev["temperature"],
+        top_p=ev["top_p"],
+        max_new_tokens=ev["max_new_tokens"],
+        batch_size=ev["batch_size"],
+        seed=ev["seed"],
+        n_boot=ev["bootstrap"]["n_boot"],
+        alpha=ev["bootstrap"]["alpha"],
+        boot_seed=ev["bootstrap"]["seed"],
+        task=snakemake.params.generator,
+        threads=snakemake.threads,
+    )
+    metrics["provenance"] = provenance(
+        rule=snakemake.rule,
+        wildcards=dict(snakemake.wildcards),
+        inputs={"model": snakemake.input.model, "data": snakemake.input.data},
+        config_subtree={"evaluation": ev},
+        seeds={"evaluation": ev["seed"], "bootstrap": ev["bootstrap"]["seed"]},
+        started_at=started,
+        finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+    )
+    write_evaluation(samples, metrics, Path(snakemake.output.metrics).parent)
+    print({k: v for k, v in metrics.items() if k != "provenance"})

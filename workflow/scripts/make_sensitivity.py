@@ -1,0 +1,17 @@
+"""Learning-rate sensitivity: does any claim's verdict flip with the RL learning rate?"""
+from alignrl.reporting import build_sensitivity_table, write_table
+from alignrl.runtime import log_to
+from alignrl.workflow_paths import sources_from_metrics
+
+with log_to(snakemake.log[0]):
+    ev = snakemake.params.evaluation
+    df = build_sensitivity_table(
+        sources_from_metrics(snakemake.input),
+        snakemake.params.runs,
+        ev["ks"],
+        snakemake.params.alignment,
+        ev["bootstrap"],
+        snakemake.params.verdict,
+    )
+    write_table(df, snakemake.output.csv, snakemake.output.md, "Learning-rate sensitivity of each verdict")
+    print(df.to_string())

@@ -1,0 +1,11 @@
+"""Table 1: base-model pass@k per model x task (model-task alignment)."""
+from alignrl.reporting import build_table1, write_table
+from alignrl.runtime import log_to
+from alignrl.workflow_paths import sources_from_metrics
+
+with log_to(snakemake.log[0]):
+    ev = snakemake.params.evaluation
+    sources = sources_from_metrics(snakemake.input)
+    df = build_table1(sources, ev["ks"], snakemake.params.alignment, ev["bootstrap"])
+    write_table(df, snakemake.output.csv, snakemake.output.md, "Table 1: base-model pass@k (model-task alignment)")
+    print(df.to_string())

@@ -1,0 +1,8 @@
+"""Figure: base-model pass@k against k, one line per model x task."""
+import pandas as pd
+
+from alignrl.reporting import plot_passk_curves
+from alignrl.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    plot_passk_curves(pd.read_csv(snakemake.input[0]), snakemake.params.evaluation["ks"], snakemake.output[0])

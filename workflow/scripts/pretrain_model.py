@@ -1,0 +1,21 @@
+"""Pretrain one tiny base model whose corpus mixture sets its alignment with each task."""
+from alignrl.data import read_rows
+from alignrl.pretrain import pretrain
+from alignrl.runtime import log_to, set_threads
+
+with log_to(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    cfg = snakemake.params.model
+    heldout = {row["extra_info"]["question"] for path in snakemake.input.heldout for row in read_rows(path)}
+    summary = pretrain(
+        out_dir=snakemake.output[0],
+        arch=cfg["arch"],
+        model_sizes=cfg["size"],
+        corpus_cfg=cfg["corpus"],
+        train_cfg=cfg["pretrain"],
+        template=snakemake.params.template,
+        exclude_questions=heldout,
+        threads=snakemake.threads,
+        log_path=snakemake.log[0],
+    )
+    print(summary)
