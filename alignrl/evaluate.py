@@ -17,15 +17,16 @@ from typing import Any
 import pandas as pd
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM
 
 from alignrl.answer import extract_answer, is_well_formatted
 from alignrl.passk import bootstrap_ci, pass_at_k_table, per_problem_pass_at_k
 from alignrl.runtime import write_json_atomic
 from alignrl.sampling import sample
 from alignrl.tasks import get_task
+from alignrl.tokenizer import load_tokenizer
 
-__all__ = ["SAMPLE_COLUMNS", "task_of_row", "load_tokenizer", "evaluate", "summarize", "write_evaluation"]
+__all__ = ["SAMPLE_COLUMNS", "task_of_row", "evaluate", "summarize", "write_evaluation"]
 
 SAMPLE_COLUMNS: tuple[str, ...] = (
     "problem_id",
@@ -60,19 +61,6 @@ def _prompt_ids(tokenizer: Any, row: Mapping[str, Any]) -> list[int]:
     # builds its prompts the same way.
     text = tokenizer.apply_chat_template(_chat(row), add_generation_prompt=True, tokenize=False)
     return [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
-
-
-def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
-    """The tokenizer saved in ``model_dir``, exactly as its ``tokenizer.json`` defines it.
-
-    Not ``AutoTokenizer``: for a ``qwen2`` model directory transformers 5 substitutes ``Qwen2Tokenizer``,
-    whose byte-level pre-tokenizer maps the same text to other ids (the prompts would be garbage).
-    """
-    try:
-        from alignrl.tokenizer import load_tokenizer as owner_loader  # the tokenizer module's own loader
-    except ImportError:
-        return PreTrainedTokenizerFast.from_pretrained(model_dir)
-    return owner_loader(model_dir)
 
 
 def evaluate(
@@ -117,6 +105,8 @@ def evaluate(
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
     try:
+        # Not AutoTokenizer: for a qwen2 model dir transformers 5 substitutes Qwen2Tokenizer, whose
+        # byte-level pre-tokenizer maps the same text to other ids.
         tokenizer = load_tokenizer(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         model.eval()

@@ -263,7 +263,9 @@ def plot_figure1(
     rows = pd.concat(tables, ignore_index=True).drop_duplicates(subset=["model", "task", "bench", "claim"])
     plotted = []
     panels = [("strong", "Strong model-task alignment"), ("weak", "Weak model-task alignment")]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    if (rows[rows.claim == BASE].alignment == "intermediate").any():  # never drop a cell silently
+        panels.insert(1, ("intermediate", "Intermediate alignment"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), sharey=True)
     width = 0.8 / max(1, len(bars))
     for ax, (label, title) in zip(axes, panels):
         cells = rows[(rows.claim == BASE) & (rows.alignment == label)][["model", "task", "bench"]]
@@ -288,6 +290,7 @@ def plot_figure1(
         ax.set_title(title if cells else f"{title}\n(no cell in this class)")
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(f"{metric} on the test split (95% bootstrap)")
+    axes[0].set_ylim(0, 1.0)
     handles, labels = axes[0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[1].get_legend_handles_labels()
