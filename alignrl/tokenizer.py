@@ -1,15 +1,21 @@
 """A small word-level tokenizer built locally with the `tokenizers` library.
 
 Design (why, not what):
-- Word level: task text is space separated, so a word vocabulary is tiny (~100-300 tokens) and every
-  token is meaningful to a sub-million-parameter model.
-- A leading space is folded into the token that follows it ("Mia has" -> "Mia", "▁has") by a single
-  regex split followed by a Metaspace replacement that does not split or prepend. The Metaspace decoder
-  turns every "▁" back into a space and concatenates, so decoding is an exact inverse of encoding.
-  (A WordPiece or whitespace-joining decoder cannot know whether two tokens were separated by a space,
-  e.g. "23" vs "2 3", and mangles punctuation.)
-- Every digit is its own token (optionally carrying the leading space), so numbers are spelled digit
-  by digit and no number is ever out of vocabulary; "\\n" and each punctuation mark are isolated too.
+- Word level: task text is space separated, so a word vocabulary is tiny (~225 tokens) and every
+  token is meaningful to a sub-million-parameter model. Every digit is its own token, so numbers are
+  spelled digit by digit and no number is out of vocabulary; "\\n" is its own token; a run of
+  punctuation ("->", ".", "#") is one token.
+- Spacing is implicit by default: spaces are dropped when encoding and re-inserted by a fixed rule when
+  decoding (see `_decoder`). So a letter, digit or word has ONE id wherever it stands. The alternative,
+  folding the leading space into the token (Metaspace, "▁c" vs "c"), gives every line-initial or
+  in-number symbol a second id; measured on this machine (800 steps, 0.9 M parameters) it cost a
+  factor ~3 in pretraining: math pass@16 0.35 vs 0.87, cipher pass@16 0.02 vs 1.0. It is kept as
+  `spacing="metaspace"` because it round-trips ANY text, while implicit spacing round-trips only
+  canonically spaced text (all task, corpus and response text is; `pretrain` checks every document).
+- The decoder is chosen deliberately: WordPiece with `cleanup=False` and a prefix no token carries is
+  exactly "join with single spaces" (the cleanup default is what mangles symbols such as " ." -> ".");
+  then Fuse, then regex replacements on the whole text remove the spaces the canonical form does not
+  have (around newlines, tags and special tokens, between the digits of a number).
 - The response tags and `\\boxed{`/`}` are non-special added tokens: single ids, but kept by
   `decode(..., skip_special_tokens=True)` because they are part of the text a reward reads.
 """
@@ -34,11 +40,26 @@ IM_END = "<|im_end|>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, UNK_TOKEN, IM_START, IM_END)
 TAG_TOKENS: tuple[str, ...] = ("<think>", "</think>", "<answer>", "</answer>", "\\boxed{", "}")
 SPACE_MARK = "\u2581"  # "▁", the Metaspace replacement character
+SPACINGS = ("implicit", "metaspace")
 
-# One regex covers the whole text, so the "isolated" split turns every match into exactly one piece:
-# newline | optional space + one digit | optional space + a run of ASCII letters |
-# optional space + one other non-space char (punctuation, symbols) | any other single whitespace char.
-_PIECE_PATTERN = r"\n| ?[0-9]| ?[A-Za-z]+| ?[^A-Za-z0-9\s]|\s"
+# --- "implicit" spacing (default) ------------------------------------------------------------------
+# Spaces are dropped when encoding and re-inserted by a fixed rule when decoding: one space between two
+# tokens, except around "\n", around the tags and special tokens, and between two digits (one number).
+# Every word, digit and letter then has ONE id wherever it stands; with spaces folded into tokens
+# ("▁c" vs "c" at a line start, "▁2" vs "2" inside a number) a tiny model has to learn each fact twice.
+# The price: only canonically spaced text round-trips (single spaces between tokens, none around
+# newlines and tags, punctuation spaced like words, no two numbers separated by a lone space). All
+# task, corpus and response text is canonical; `pretrain` checks every document.
+_IMPLICIT_PIECES = r"\n|[0-9]|[A-Za-z]+|[^A-Za-z0-9\s]+|\s"
+_GLUE = r"<think>|</think>|<answer>|</answer>|\\boxed\{|\}|<\|[a-z_]+\|>"
+# WordPiece with cleanup=False and a prefix no token has is just "join with single spaces"; the
+# cleanup=True default is what mangles punctuation (" ." -> "."). Fuse, then regexes on the whole text.
+_NO_PREFIX = "\x00\x00"
+
+# --- "metaspace" spacing (kept for comparison) -----------------------------------------------------
+# A leading space is folded into the following token ("Mia has" -> "Mia", "▁has"); the Metaspace
+# decoder maps "▁" back to " ", so any text round-trips, at the cost of two ids per word.
+_METASPACE_PIECES = r"\n| ?[0-9]| ?[A-Za-z]+| ?[^A-Za-z0-9\s]|\s"
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -47,25 +68,50 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# Always in the vocabulary (bare and after a space) so a held-out number, a cipher letter, a symbol
-# or a chat role never maps to <|unk|>, whatever the corpus happened to contain.
+# Always in the vocabulary so a held-out number, a cipher letter, a symbol or a chat role never maps
+# to <|unk|>, whatever the corpus happened to contain.
 _ALWAYS_CHARS = string.digits + string.ascii_lowercase + string.punctuation
-_ALWAYS: tuple[str, ...] = tuple(
-    list(_ALWAYS_CHARS)
-    + [SPACE_MARK + c for c in _ALWAYS_CHARS]
-    + ["\n", SPACE_MARK, "user", "assistant", "system"]
-)
+_ROLES = ("user", "assistant", "system")
 
 _PROTECTED = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS + TAG_TOKENS, key=len, reverse=True)))
 
 
-def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+def _pre_tokenizer(spacing: str) -> pre_tokenizers.PreTokenizer:
+    if spacing == "implicit":
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(" ", behavior="removed"),
+                pre_tokenizers.Split(Regex(_IMPLICIT_PIECES), behavior="isolated"),
+            ]
+        )
     return pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(_PIECE_PATTERN), behavior="isolated"),
+            pre_tokenizers.Split(Regex(_METASPACE_PIECES), behavior="isolated"),
             pre_tokenizers.Metaspace(replacement=SPACE_MARK, prepend_scheme="never", split=False),
         ]
     )
+
+
+def _decoder(spacing: str) -> decoders.Decoder:
+    if spacing == "implicit":
+        return decoders.Sequence(
+            [
+                decoders.WordPiece(prefix=_NO_PREFIX, cleanup=False),
+                decoders.Fuse(),
+                decoders.Replace(Regex(r" ?\n ?"), "\n"),
+                decoders.Replace(Regex(r"(?<=[0-9]) (?=[0-9])"), ""),
+                decoders.Replace(Regex(f" (?={_GLUE})"), ""),
+                decoders.Replace(Regex(f"(?<={_GLUE}) "), ""),
+            ]
+        )
+    return decoders.Metaspace(replacement=SPACE_MARK, prepend_scheme="never", split=False)
+
+
+def _always(spacing: str) -> tuple[str, ...]:
+    chars = list(_ALWAYS_CHARS)
+    if spacing == "metaspace":
+        chars += [SPACE_MARK + c for c in _ALWAYS_CHARS] + [SPACE_MARK]
+    return tuple(chars + ["\n", *_ROLES])
 
 
 def _count_pieces(texts: Iterable[str], pre_tok: pre_tokenizers.PreTokenizer) -> collections.Counter[str]:
@@ -78,25 +124,31 @@ def _count_pieces(texts: Iterable[str], pre_tok: pre_tokenizers.PreTokenizer) ->
     return counts
 
 
-def build_tokenizer(texts: Iterable[str], *, min_frequency: int = 1) -> PreTrainedTokenizerFast:
-    """Builds the word-level tokenizer from `texts` (deterministic: ids depend only on the counts).
+def build_tokenizer(
+    texts: Iterable[str], *, min_frequency: int = 1, spacing: str = "implicit"
+) -> PreTrainedTokenizerFast:
+    """Build the word-level tokenizer from `texts` (deterministic: ids depend only on the counts).
+
+    `spacing`: "implicit" (default; see the module notes) or "metaspace".
 
     Ids: specials first (`<|pad|>`=0, `<|unk|>`=1, `<|im_start|>`=2, `<|im_end|>`=3), then the tags,
     then the always-present digits/letters/roles, then the remaining pieces by descending frequency
     (ties broken alphabetically).
     """
-    pre_tok = _pre_tokenizer()
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    pre_tok = _pre_tokenizer(spacing)
     counts = _count_pieces(texts, pre_tok)
     vocab: dict[str, int] = {}
-    for tok in SPECIAL_TOKENS + TAG_TOKENS + _ALWAYS:
+    for tok in SPECIAL_TOKENS + TAG_TOKENS + _always(spacing):
         vocab.setdefault(tok, len(vocab))
     for piece, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         if count >= min_frequency and piece not in vocab:
             vocab[piece] = len(vocab)
 
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
-    backend.pre_tokenizer = _pre_tokenizer()
-    backend.decoder = decoders.Metaspace(replacement=SPACE_MARK, prepend_scheme="never", split=False)
+    backend.pre_tokenizer = _pre_tokenizer(spacing)
+    backend.decoder = _decoder(spacing)
     # normalized=False: match the tags verbatim; no lstrip/rstrip, so surrounding spaces survive.
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])

@@ -109,3 +109,12 @@ def test_rejects_bad_config(tmp_path):
     with pytest.raises(ValueError, match="max_position_embeddings"):
         pretrain(out_dir=tmp_path / "x", arch="qwen2", model_sizes={**SIZES, "max_position_embeddings": 32},
                  corpus_cfg=CORPUS, train_cfg=TRAIN)
+
+
+def test_non_canonical_template_fails_loudly(tmp_path):
+    with pytest.raises(ValueError, match="canonically spaced"):
+        pretrain(out_dir=tmp_path / "x", arch="qwen2", model_sizes=SIZES, corpus_cfg=CORPUS,
+                 train_cfg={**TRAIN, "steps": 1}, template="Solve step by step. {question}")
+    # the same template is fine with metaspace spacing, which round-trips any text
+    pretrain(out_dir=tmp_path / "y", arch="qwen2", model_sizes=SIZES, corpus_cfg=CORPUS,
+             train_cfg={**TRAIN, "steps": 1, "spacing": "metaspace"}, template="Solve step by step. {question}")

@@ -91,3 +91,36 @@ def test_alignment_label():
     assert alignment_label(0.9, 0.8, 0.3) == "strong"
     assert alignment_label(0.3, 0.8, 0.3) == "weak"
     assert alignment_label(0.5, 0.8, 0.3) == "intermediate"
+
+
+def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
+    from alignrl.reporting import build_sensitivity_table
+
+    base = write_run(tmp_path, "results/baseline/A/math/test", [[0, 0, 0, 0]] * 20)
+    good = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[1, 1, 1, 0]] * 20)
+    flat = write_run(tmp_path, "results/eval/gt__lr0.1/A/math/seed0/test", [[0, 0, 0, 0]] * 20)
+    sources = sources_from_metrics([base, good, flat])
+    table = build_claims_table({("A", "math", "test"): sources[0]}, [sources[1]], KS, ALIGN, BOOT,
+                               {"k": 1, "min_gain": 0.02})
+    assert list(table.verdict) == ["", "holds"]
+    sweep = build_sensitivity_table(sources, [("gt", 0.01, "gt"), ("gt", 0.1, "gt__lr0.1")], KS, ALIGN, BOOT,
+                                    {"k": 1, "min_gain": 0.02})
+    assert list(sweep.verdict) == ["holds", "fails"]
+    assert sweep.flips.all()
+
+
+def test_figure1_places_cells_by_alignment(tmp_path):
+    from alignrl.reporting import plot_figure1
+
+    strong = write_run(tmp_path, "results/baseline/A/math/test", [[1, 1, 1, 0]] * 10)
+    weak = write_run(tmp_path, "results/baseline/A/logic/test", [[0, 0, 0, 0]] * 10)
+    gt_s = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[1, 1, 1, 1]] * 10)
+    gt_w = write_run(tmp_path, "results/eval/gt/A/logic/seed0/test", [[1, 0, 0, 0]] * 10)
+    src = sources_from_metrics([strong, weak, gt_s, gt_w])
+    base = {(s.model, s.task, s.bench): s for s in src if s.claim == "base"}
+    table = build_claims_table(base, [s for s in src if s.claim != "base"], KS, ALIGN, BOOT)
+    plotted = plot_figure1([table], {"Before RL": "base", "Standard RL": "gt"}, "pass@1", tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    panel = dict(zip(zip(plotted.task, plotted.bar), plotted.panel))
+    assert panel[("math", "Standard RL")] == "strong" and panel[("logic", "Standard RL")] == "weak"
+    assert plotted[(plotted.task == "logic") & (plotted.bar == "Standard RL")]["pass@1"].iloc[0] == pytest.approx(0.25)

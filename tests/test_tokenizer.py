@@ -59,9 +59,29 @@ def test_round_trip_on_corpus_and_fresh_task_text(tok, corpus):
         assert tok.unk_token_id not in ids, text
 
 
-def test_round_trip_edge_spacing(tok):
-    for text in ["\n\na  b 2 .\n", " 7", "a\n b", "{ 3 }", "<think>\n</think>\n<answer>\\boxed{1 2}</answer>"]:
+def test_one_id_per_word_whatever_the_spacing(tok):
+    # Implicit spacing: the same letter/digit/word has the same id at a line start, after a space,
+    # inside a number or inside a box.
+    ids = tok.encode("c a t\nc -> e\n<answer>\\boxed{c 3}</answer> 33", add_special_tokens=False)
+    toks = tok.convert_ids_to_tokens(ids)
+    assert toks.count("c") == 3 and toks.count("3") == 3
+    assert "->" in toks  # a punctuation run is one token
+
+
+def test_non_canonical_spacing_is_normalised(tok):
+    # Documented limit of implicit spacing: only canonically spaced text round-trips.
+    for text, canonical in [("a  b", "a b"), ("a\n b", "a\nb"), ("x.", "x ."), ("2 3", "23")]:
+        assert tok.decode(tok.encode(text, add_special_tokens=False)) == canonical
+
+
+def test_metaspace_spacing_round_trips_anything(corpus):
+    tok = build_tokenizer(corpus, spacing="metaspace")
+    for text in ["\n\na  b 2 .\n", " 7", "a\n b", "{ 3 }", "2 3", "x.", "<think>\n</think>\n<answer>\\boxed{1 2}</answer>"]:
         assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+    for text in corpus[:50]:
+        assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+    with pytest.raises(ValueError, match="spacing"):
+        build_tokenizer(corpus, spacing="bytes")
 
 
 def test_digits_newline_and_tags_are_single_tokens(tok):

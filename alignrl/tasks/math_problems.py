@@ -1,7 +1,8 @@
 """``math``: multi-step integer arithmetic word problems.
 
-A person starts with 1..99 objects, then 2-4 operations follow (add, subtract, double,
-triple; added or removed amounts 1..99). Every intermediate result stays in [0, 1000).
+A person starts with 1..50 objects, then 2-4 operations follow (add, subtract, double,
+triple; added or removed amounts 1..30). Every intermediate result stays in [0, 100): two-digit
+arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget.
 The solution is one ``a op b = c`` line per operation, so it is at most 4 lines.
 """
 
@@ -15,7 +16,8 @@ from alignrl.tasks import Problem, Task, register
 
 __all__ = ["MathTask", "canonical_int", "LIMIT"]
 
-LIMIT = 1000  # every intermediate result is < LIMIT
+LIMIT = 100  # every intermediate result is < LIMIT
+MAX_AMOUNT = 30  # largest amount added or removed in one step
 MIN_STEPS, MAX_STEPS = 2, 4
 
 # (name, subject pronoun, object pronoun); a few of each keeps the vocabulary small.
@@ -97,10 +99,10 @@ class MathTask(Task):
                 ops.append("x3")
             op = rng.choice(ops)
             if op == "+":
-                n = rng.randint(1, min(99, LIMIT - 1 - value))
+                n = rng.randint(1, min(MAX_AMOUNT, LIMIT - 1 - value))
                 value += n
             elif op == "-":
-                n = rng.randint(1, min(99, value))
+                n = rng.randint(1, min(MAX_AMOUNT, value))
                 value -= n
             else:
                 n = 2 if op == "x2" else 3
@@ -111,7 +113,7 @@ class MathTask(Task):
     def sample(self, rng: random.Random) -> Problem:
         name, subj, obj_pron = rng.choice(_PEOPLE)
         obj = rng.choice(_OBJECTS)
-        start = rng.randint(1, 99)
+        start = rng.randint(1, 50)
         steps = self._steps(rng, start)
 
         sentences = [rng.choice(_START).format(name=name, n=start, obj=obj)]
@@ -148,12 +150,12 @@ class MathTask(Task):
         """An arithmetic drill in the solution's line format, or a doubling/tripling fact."""
         kind = rng.random()
         # Left operands span the whole intermediate range, skewed small like real problems.
-        a = rng.randint(0, 99) if rng.random() < 0.6 else rng.randint(100, LIMIT - 1)
+        a = rng.randint(0, LIMIT - 1)
         if kind < 0.35:
-            b = rng.randint(0, min(99, LIMIT - 1 - a))
+            b = rng.randint(0, min(MAX_AMOUNT, LIMIT - 1 - a))
             return f"{a} + {b} = {a + b}"
         if kind < 0.7:
-            b = rng.randint(0, min(99, a))
+            b = rng.randint(0, min(MAX_AMOUNT, a))
             return f"{a} - {b} = {a - b}"
         n = rng.choice((2, 3))
         a = rng.randint(0, (LIMIT - 1) // n)
