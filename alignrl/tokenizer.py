@@ -149,7 +149,7 @@ def build_tokenizer(
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
     backend.pre_tokenizer = _pre_tokenizer(spacing)
     backend.decoder = _decoder(spacing)
-    # normalized=False: match the tags verbatim; no lstrip/rstrip, so surrounding spaces survive.
+    # normalized=False: tags are matched verbatim in the raw text, before any pre-tokenization.
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
 
