@@ -29,6 +29,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerF
 
 from alignrl.corpus import build_documents, corpus_stats
 from alignrl.modeling import build_model, count_parameters
+from alignrl.runtime import set_threads
 from alignrl.tokenizer import build_tokenizer, save_tokenizer
 
 __all__ = ["pretrain", "pack_stream", "pad_documents", "lr_lambda", "DEFAULT_TRAIN"]
@@ -112,12 +113,6 @@ def _batches(n_rows: int, batch_size: int, generator: torch.Generator) -> Iterab
             yield torch.randint(n_rows, (batch_size,), generator=generator)
 
 
-def _set_threads(threads: int) -> None:
-    torch.set_num_threads(max(1, int(threads)))
-    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
-        torch.set_num_interop_threads(1)
-
-
 @contextlib.contextmanager
 def _log_stream(log_path: str | os.PathLike | None):
     if log_path is None:
@@ -178,7 +173,7 @@ def pretrain(
         raise ValueError(f"unknown train_cfg keys {sorted(unknown)}; known: {sorted(DEFAULT_TRAIN)}")
     if cfg["packing"] not in ("stream", "pad"):
         raise ValueError(f"train_cfg['packing'] must be 'stream' or 'pad', got {cfg['packing']!r}")
-    _set_threads(threads)
+    set_threads(threads)
     out_dir = Path(out_dir)
     excluded = frozenset(exclude_questions)
     docs = build_documents(

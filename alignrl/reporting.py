@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from alignrl.passk import pass_at_k
+from alignrl.passk import bootstrap_ci, per_problem_pass_at_k
 from alignrl.runtime import read_json
 
 BASE = "base"
@@ -34,21 +34,14 @@ class CellSource:
         return [Path(m).with_name("samples.parquet") for m in self.metrics_files]
 
 
-def per_problem_pass_at_k(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
+def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
     """Rows = problems (index problem_id), columns = k: the unbiased estimate from that problem's samples."""
     grouped = samples.groupby("problem_id", sort=True)["correct"].agg(["size", "sum"])
-    out = {}
-    for k in ks:
-        out[k] = [pass_at_k(int(n), int(c), k) for n, c in zip(grouped["size"], grouped["sum"])]
-    return pd.DataFrame(out, index=grouped.index)
-
-
-def _bootstrap_mean_ci(values: np.ndarray, n_boot: int, alpha: float, rng: np.random.Generator) -> tuple[float, float]:
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = values[idx].mean(axis=1)
-    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+    sizes = grouped["size"].unique()
+    if len(sizes) != 1:
+        raise ValueError(f"problems have different sample counts {sorted(sizes.tolist())}: pass@k needs one n")
+    n = int(sizes[0])
+    return pd.DataFrame({k: per_problem_pass_at_k(grouped["sum"].astype(int), n, k) for k in ks}, index=grouped.index)
 
 
 def _seed_frames(source: CellSource, ks: Sequence[int]) -> list[pd.DataFrame]:
@@ -56,7 +49,7 @@ def _seed_frames(source: CellSource, ks: Sequence[int]) -> list[pd.DataFrame]:
     for path in source.samples_files():
         if not path.exists():
             raise FileNotFoundError(f"{path}: per-sample outputs behind {path.with_name('metrics.json')} are missing")
-        frames.append(per_problem_pass_at_k(pd.read_parquet(path), ks))
+        frames.append(problem_pass_at_k_frame(pd.read_parquet(path), ks))
     return frames
 
 
@@ -71,7 +64,6 @@ def summarize_cell(
     seed: int,
 ) -> dict:
     """One table row: pass@k with bootstrap intervals, seed spread and (if base given) the paired gain."""
-    rng = np.random.default_rng(seed)
     frames = _seed_frames(source, ks)
     problems = frames[0].index
     for frame, path in zip(frames[1:], source.metrics_files[1:]):
@@ -88,7 +80,8 @@ def summarize_cell(
     }
     for j, k in enumerate(ks):
         row[f"pass@{k}"] = float(pooled[:, j].mean())
-        low, high = _bootstrap_mean_ci(pooled[:, j], n_boot, alpha, rng)
+        # one bootstrap seed per column, so adding a k never shifts another column's interval
+        low, high = bootstrap_ci(pooled[:, j], n_boot=n_boot, alpha=alpha, seed=seed + j)
         row[f"pass@{k}_ci_low"], row[f"pass@{k}_ci_high"] = low, high
         seed_means = [float(f.to_numpy()[:, j].mean()) for f in frames]
         row[f"pass@{k}_seed_se"] = (
@@ -103,7 +96,9 @@ def summarize_cell(
             j = list(ks).index(k)
             diff = pooled[:, j] - base_pooled[:, j]
             row[f"gain@{k}"] = float(diff.mean())
-            row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"] = _bootstrap_mean_ci(diff, n_boot, alpha, rng)
+            row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"] = bootstrap_ci(
+                diff, n_boot=n_boot, alpha=alpha, seed=seed + 1000 + j
+            )
     row["metrics_files"] = ";".join(source.metrics_files)
     return row
 

@@ -44,6 +44,9 @@ class Completion:
     token_ids: list[int]
     finished: bool
     logprobs: list[float] = field(default_factory=list)
+    # entropy of the full sampling distribution (at the sampling temperature) at each position;
+    # filled only when ``sample(..., with_entropy=True)``
+    entropies: list[float] = field(default_factory=list)
 
 
 def _row_seed(prompt_seed: int, sample_index: int) -> int:
@@ -113,6 +116,13 @@ def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.zeros_like(probs).scatter(-1, order, sorted_probs)
 
 
+def _entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Entropy of softmax(logits / T) per row (T = 0: the T = 1 distribution, as the trainer's metric)."""
+    scaled = logits.float() / temperature if temperature not in (0.0, 1.0) else logits.float()
+    logp = torch.log_softmax(scaled, dim=-1)
+    return -(logp.exp() * logp.masked_fill(torch.isneginf(logp), 0.0)).sum(dim=-1)
+
+
 def _choose(
     logits: torch.Tensor, temperature: float, top_p: float, uniforms: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +156,8 @@ def _sample_batch(
     eos_id: int | None,
     pad_id: int,
     device: torch.device,
-) -> list[tuple[list[int], list[float], bool]]:
+    with_entropy: bool = False,
+) -> list[tuple[list[int], list[float], bool, list[float]]]:
     """Sample one continuation for each prompt in one padded batch."""
     batch = len(prompts)
     prompt_len = max(len(p) for p in prompts)
@@ -171,6 +182,7 @@ def _sample_batch(
 
     tokens = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
     logprobs = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)
+    entropies = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device) if with_entropy else None
     lengths = torch.full((batch,), max_new_tokens, dtype=torch.long, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     active = torch.arange(batch, device=device)  # original row of each slot still in the batch
@@ -191,6 +203,8 @@ def _sample_batch(
         chosen, chosen_lp = _choose(logits, temperature, top_p, step_u)
         tokens[active, step] = chosen
         logprobs[active, step] = chosen_lp
+        if entropies is not None:
+            entropies[active, step] = _entropy(logits, temperature)
         if eos_id is not None:
             done = chosen == eos_id
             if bool(done.any()):
@@ -215,7 +229,11 @@ def _sample_batch(
 
     tokens_l, logprobs_l = tokens.tolist(), logprobs.tolist()
     lengths_l, finished_l = lengths.tolist(), finished.tolist()
-    return [(tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i]) for i in range(batch)]
+    entropies_l = entropies.tolist() if entropies is not None else [[] for _ in range(batch)]
+    return [
+        (tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i], entropies_l[i][: lengths_l[i]])
+        for i in range(batch)
+    ]
 
 
 def sample(
@@ -231,6 +249,7 @@ def sample(
     generator: torch.Generator,
     batch_size: int,
     on_batch: Callable[[int], object] | None = None,
+    with_entropy: bool = False,
 ) -> list[Completion]:
     """Sample ``n`` continuations of every prompt; return them ordered by (prompt_index, sample_index).
 
@@ -238,7 +257,8 @@ def sample(
     but ``generator`` still advances by the same amount so later draws do not depend on temperature).
     ``batch_size`` counts sequences (prompt x sample rows) per forward pass. Sampling randomness comes only
     from ``generator``: it is advanced by exactly one draw of ``len(prompt_ids)`` seeds per call.
-    ``on_batch(rows_done_in_batch)`` is called after every batch (progress bars).
+    ``on_batch(rows_done_in_batch)`` is called after every batch (progress bars). ``with_entropy`` also
+    records each position's full-distribution entropy (the RL trainer's entropy metric, at no extra forward).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -282,9 +302,10 @@ def sample(
                     eos_id=eos_id,
                     pad_id=pad_id,
                     device=device,
+                    with_entropy=with_entropy,
                 )
-                for (p, s), (ids, lps, done) in zip(chunk, outputs):
-                    results[(p, s)] = Completion(p, s, ids, done, lps)
+                for (p, s), (ids, lps, done, ents) in zip(chunk, outputs):
+                    results[(p, s)] = Completion(p, s, ids, done, lps, ents)
                 if on_batch is not None:
                     on_batch(len(chunk))
     finally:

@@ -40,8 +40,8 @@ One training step
 
 Metrics (``train_log.csv``, one row per step, flushed): ``reward_mean``, ``accuracy`` (TRUE correctness,
 ``fmt and verify``), ``format_rate``, ``response_length`` (tokens, eos included) and ``entropy`` (token
-mean of the full-distribution entropy of each sampled response token) are over EVERY response sampled in
-the step, before filtering. ``clip_fraction``, ``dual_clip_fraction`` and ``approx_kl`` are token-weighted
+mean of the full-distribution entropy at each sampled response token, recorded by the sampler, so no
+extra forward) are over EVERY response sampled in the step, before filtering. ``clip_fraction``, ``dual_clip_fraction`` and ``approx_kl`` are token-weighted
 over all updates of the step; ``loss`` and ``grad_norm`` (before clipping) are means over updates.
 ``val_accuracy`` is filled on validation steps only (``step % val_every == 0`` and the last step).
 
@@ -82,7 +82,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-from alignrl.objectives import ADVANTAGES, entropy_loss, policy_loss, token_entropy
+from alignrl.objectives import ADVANTAGES, entropy_loss, policy_loss
 from alignrl.rewards import REWARDS, RewardGroup, compute_rewards
 from alignrl.runtime import write_json_atomic
 from alignrl.sampling import sample
@@ -325,6 +325,8 @@ class _Group:
     formatted: list[bool]
     pseudo_ok: bool
     advantages: torch.Tensor
+    entropy_sum: float = 0.0  # full-distribution entropy summed over every response token (the sampler's)
+    tokens: int = 0
 
     @property
     def uniform(self) -> bool:
@@ -570,7 +572,9 @@ class _Trainer:
             )
             for s in range(0, len(batch_groups), self.mb_groups)
         ]
-        entropy = self._old_logp_and_entropy(minibatches, groups)
+        self._old_logp(minibatches)
+        tokens = sum(g.tokens for g in groups)
+        entropy = sum(g.entropy_sum for g in groups) / tokens if tokens else None
         if minibatches:
             updates = self._update(minibatches)
         else:
@@ -595,7 +599,7 @@ class _Trainer:
             completions = sample(
                 self.model, [self.train_prompts[i] for i in rows], n=n, max_new_tokens=cfg.max_new_tokens,
                 temperature=cfg.temperature, top_p=cfg.top_p, eos_id=self.eos_id, pad_id=self.pad_id,
-                generator=self.generator, batch_size=cfg.generation_batch_size,
+                generator=self.generator, batch_size=cfg.generation_batch_size, with_entropy=True,
             )
             texts = self.tokenizer.batch_decode([c.token_ids for c in completions], skip_special_tokens=True)
             new: list[_Group] = []
@@ -631,6 +635,8 @@ class _Trainer:
                         formatted=list(result.well_formatted),
                         pseudo_ok=result.pseudo_label is not None and bool(self.task.verify(result.pseudo_label, gt)),
                         advantages=adv.detach().float(),
+                        entropy_sum=float(sum(sum(c.entropies) for c in comps)),
+                        tokens=sum(len(c.token_ids) for c in comps),
                     )
                 )
             groups.extend(new)
@@ -643,23 +649,11 @@ class _Trainer:
         return groups, kept, n_batches
 
     @torch.no_grad()
-    def _old_logp_and_entropy(self, minibatches: list[_Batch], groups: list[_Group]) -> float | None:
-        """Fill ``old_logp`` of each mini-batch; return the token-mean entropy of every sampled response."""
-        per_seq: dict[tuple[int, int], tuple[float, float]] = {}
+    def _old_logp(self, minibatches: list[_Batch]) -> None:
+        """Fill ``old_logp`` of each mini-batch with the pre-update policy's log-probs."""
         self.model.eval()
         for mb in minibatches:
-            logits = _response_logits(self.model, mb, self.cfg.temperature)
-            mb.old_logp = _token_logp(logits, mb.targets)
-            _record_entropy(per_seq, mb, logits)
-        # responses of dropped groups count for the metric too
-        rest = [(g.prompt, r, 0.0, (g.key, i)) for g in groups for i, r in enumerate(g.responses)
-                if (g.key, i) not in per_seq]
-        chunk = self.cfg.generation_batch_size
-        for s in range(0, len(rest), chunk):
-            mb = _make_batch(rest[s : s + chunk], self.pad_id)
-            _record_entropy(per_seq, mb, _response_logits(self.model, mb, self.cfg.temperature))
-        count = sum(c for _, c in per_seq.values())
-        return sum(s for s, _ in per_seq.values()) / count if count else None
+            mb.old_logp = _token_logp(_response_logits(self.model, mb, self.cfg.temperature), mb.targets)
 
     def _update(self, minibatches: list[_Batch]) -> dict[str, list[float]]:
         cfg = self.cfg
@@ -712,13 +706,6 @@ class _Trainer:
 
 
 _UPDATE_KEYS = ("loss", "grad_norm", "tokens", "clip", "dual", "kl")
-
-
-def _record_entropy(acc: dict[tuple[int, int], tuple[float, float]], mb: _Batch, logits: torch.Tensor) -> None:
-    """Per-sequence (entropy sum, token count); a tiled duplicate is counted once."""
-    ent = token_entropy(logits) * mb.mask
-    for key, s, c in zip(mb.seq_keys, ent.sum(dim=1).tolist(), mb.mask.sum(dim=1).tolist()):
-        acc.setdefault(key, (s, c))
 
 
 def _log_row(step: int, res: _StepResult, lr: float, val_acc: float | None, seconds: float) -> dict[str, Any]:

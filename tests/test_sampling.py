@@ -234,3 +234,23 @@ def test_restores_training_mode_and_reports_progress():
            generator=torch.Generator().manual_seed(0), batch_size=3, on_batch=done.append)
     assert model.training
     assert sum(done) == 2 * len(PROMPTS)
+
+
+def test_recorded_entropies_match_a_full_forward(sharp_model):
+    """with_entropy gives, per response token, the entropy of the full distribution that chose it."""
+    from alignrl.objectives import token_entropy
+
+    for temperature in (1.0, 0.7):
+        comps = sample(sharp_model, PROMPTS, n=2, max_new_tokens=6, temperature=temperature, top_p=0.9,
+                       eos_id=3, pad_id=PAD, generator=torch.Generator().manual_seed(0), batch_size=4,
+                       with_entropy=True)
+        for c in comps:
+            assert len(c.entropies) == len(c.token_ids) > 0
+            ids = torch.tensor([PROMPTS[c.prompt_index] + c.token_ids])
+            with torch.no_grad():
+                logits = sharp_model(input_ids=ids).logits[0, len(PROMPTS[c.prompt_index]) - 1 : -1]
+            expected = token_entropy(logits / temperature)
+            assert torch.allclose(torch.tensor(c.entropies), expected, atol=1e-4)
+    plain = sample(sharp_model, PROMPTS, n=1, max_new_tokens=4, temperature=1.0, top_p=1.0, eos_id=None,
+                   pad_id=PAD, generator=torch.Generator().manual_seed(0), batch_size=4)
+    assert all(c.entropies == [] for c in plain)

@@ -188,6 +188,32 @@ def test_verify_never_raises(pred, truth):
         assert isinstance(task.verify(pred, truth), bool)
 
 
+def _check_reading_drill(name: str, line: str) -> None:
+    """A reading drill pairs one step of a problem with its correct solution line, never more."""
+    context, answer = line.rsplit(" : ", 1)
+    if name == "math":
+        m = re.fullmatch(r"\w+ (?:has|starts with|owns) (\d+) \w+ \. (.+)", context)
+        assert m, line
+        a, op, b, c = re.fullmatch(r"(\d+) ([-+x]) (\d+) = (\d+)", answer).groups()
+        assert a == m[1] and answer.count("=") == 1
+        _check_arith(answer)
+        step = m[2]
+        if op == "x":
+            assert ("doubles" in step) == (b == "2") and ("triples" in step) == (b == "3")
+        else:
+            assert re.search(rf"\b{b}\b", step), line
+    elif context.startswith("shift "):
+        m = re.fullmatch(r"shift ((?:[a-z] ?)+) forward by (\d)", context)
+        assert m, line
+        first, coded = answer.split(" -> ")
+        assert first == m[1].split()[0] and shift_letter(first, int(m[2])) == coded
+    else:
+        m = re.fullmatch(r"a . b = (.+) with a = (\d) and b = (\d)", context)
+        assert m, line
+        assert _ARITH.fullmatch(answer), line
+        _check_arith(answer)
+
+
 @pytest.mark.parametrize("name", ["math", "logic"])
 def test_subskill_text(name):
     task = get_task(name)
@@ -198,7 +224,9 @@ def test_subskill_text(name):
     for line in lines:
         assert line and "\n" not in line and line == " ".join(line.split())
         assert line not in questions
-        if _ARITH.fullmatch(line):
+        if " : " in line:
+            _check_reading_drill(name, line)
+        elif _ARITH.fullmatch(line):
             _check_arith(line)
         elif "letter" in line:
             m = re.fullmatch(r"the letter (after|before) ([a-z]) by (\d) is ([a-z])", line)

@@ -123,7 +123,18 @@ class LogicTask(Task):
     # sub-types need ("18" / "e c v"); "018" is wrong here because the rule defines the format.
 
     def subskill_text(self, rng: random.Random) -> str:
-        """A letter-shift fact or a small arithmetic step like those in Operation solutions."""
+        """A sub-skill drill: a letter-shift fact, a small arithmetic step like those in Operation
+        solutions, or (30%) reading a rule: the FIRST solution line of an Operation or Cipher
+        instance, so the rule's inputs are known to be read but evaluating it fully is not drilled.
+        """
+        if rng.random() < 0.3:
+            if rng.random() < 0.5:
+                a, b = rng.randint(1, 9), rng.randint(1, 9)
+                rule, lines, _ = rng.choice(_FORMS)(rng, a, b)
+                return f"a {rng.choice(_SYMBOLS)} b = {rule} with a = {a} and b = {b} : {lines[0]}"
+            k = rng.randint(1, _MAX_SHIFT)
+            word = [rng.choice(_ALPHABET) for _ in range(rng.randint(_MIN_LETTERS, _MAX_LETTERS))]
+            return f"shift {' '.join(word)} forward by {k} : {word[0]} -> {shift_letter(word[0], k)}"
         kind = rng.random()
         if kind < 0.5:
             c, k = rng.choice(_ALPHABET), rng.randint(1, _MAX_SHIFT)

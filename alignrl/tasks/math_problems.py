@@ -147,7 +147,15 @@ class MathTask(Task):
         return pred is not None and pred == truth
 
     def subskill_text(self, rng: random.Random) -> str:
-        """An arithmetic drill in the solution's line format, or a doubling/tripling fact."""
+        """A sub-skill drill: an arithmetic fact in the solution's line format, a doubling/tripling
+        fact, or (30%) reading one step: a one-operation word problem and its single line.
+
+        Reading and arithmetic are what a pretrained LLM brings to a math task it is weakly aligned
+        with; chaining 2-4 steps in the answer format is what only the task's own examples teach.
+        """
+        kind = rng.random()
+        if kind < 0.3:
+            return self._one_step_drill(rng)
         kind = rng.random()
         # Left operands span the whole intermediate range, skewed small like real problems.
         a = rng.randint(0, LIMIT - 1)
@@ -163,6 +171,26 @@ class MathTask(Task):
             return f"{a} x {n} = {a * n}"
         word = "doubled" if n == 2 else "tripled"
         return f"{a} {word} is {a * n}"
+
+    def _one_step_drill(self, rng: random.Random) -> str:
+        """``<start sentence> <one step sentence> : <its solution line>`` (no question, no tags)."""
+        name, subj, obj_pron = rng.choice(_PEOPLE)
+        obj = rng.choice(_OBJECTS)
+        start = rng.randint(1, 50)
+        ops = ["+", "-"] + (["x2"] if 2 * start < LIMIT else []) + (["x3"] if 3 * start < LIMIT else [])
+        op = rng.choice(ops)
+        first = rng.choice(_START).format(name=name, n=start, obj=obj)
+        if op == "+":
+            n = rng.randint(1, min(MAX_AMOUNT, LIMIT - 1 - start))
+            text, line = rng.choice(_ADD).format(P=subj, o=obj_pron, n=n), f"{start} + {n} = {start + n}"
+        elif op == "-":
+            n = rng.randint(1, min(MAX_AMOUNT, start))
+            text, line = rng.choice(_SUB).format(P=subj, o=obj_pron, n=n), f"{start} - {n} = {start - n}"
+        else:
+            n = 2 if op == "x2" else 3
+            pool = _DOUBLE if op == "x2" else _TRIPLE
+            text, line = rng.choice(pool).format(p=subj.lower(), obj=obj), f"{start} x {n} = {start * n}"
+        return f"{first} {text} : {line}"
 
 
 register(MathTask())

@@ -16,6 +16,5 @@ with log_to(snakemake.log[0]):
         template=snakemake.params.template,
         exclude_questions=heldout,
         threads=snakemake.threads,
-        log_path=snakemake.log[0],
     )
     print(summary)
