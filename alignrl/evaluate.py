@@ -21,6 +21,7 @@ from transformers import AutoModelForCausalLM
 
 from alignrl.answer import extract_answer, is_well_formatted
 from alignrl.passk import bootstrap_ci, pass_at_k_table, per_problem_pass_at_k
+from alignrl.provenance import sha256_file
 from alignrl.runtime import write_json_atomic
 from alignrl.sampling import sample
 from alignrl.tasks import get_task
@@ -222,6 +223,8 @@ def write_evaluation(
 ) -> tuple[Path, Path]:
     """Write ``samples.parquet`` then ``metrics.json`` (last: its presence means the evaluation is complete).
 
+    ``metrics.json`` also gets ``samples_sha256``, the hash of the samples file written beside it.
+
     Returns the two paths. JSON keys that are ints (the k of pass@k) become strings, as JSON requires.
     """
     out = Path(out_dir)
@@ -231,5 +234,6 @@ def write_evaluation(
     if metrics_path.exists():
         metrics_path.unlink()
     _replace_atomically(samples_path, lambda tmp: samples.to_parquet(tmp, index=False))
-    write_json_atomic(dict(metrics), metrics_path)
+    # the audit re-hashes the samples against this: a metrics file vouches for exactly these bytes
+    write_json_atomic({**metrics, "samples_sha256": sha256_file(samples_path)}, metrics_path)
     return samples_path, metrics_path

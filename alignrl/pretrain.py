@@ -157,6 +157,7 @@ def pretrain(
     log_path: str | os.PathLike | None = None,
     log_every: int = 50,
     callback: Callable[[int, PreTrainedModel], None] | None = None,
+    provenance_args: Mapping[str, Any] | None = None,
 ) -> dict:
     """Build corpus, tokenizer and model, pretrain, save; returns the summary (also in pretrain_info.json).
 
@@ -165,6 +166,8 @@ def pretrain(
     packing ("stream" | "pad"), grad_clip, min_lr_ratio (see `DEFAULT_TRAIN`).
     `callback(step, model)`, if given, runs after every optimizer step (diagnostics such as pass@k
     along training); it must leave the model in train mode and not touch the RNG it does not own.
+    `provenance_args`: keyword arguments of `alignrl.provenance.provenance` (rule, wildcards, inputs,
+    config_subtree, seeds); the record goes into pretrain_info.json as "provenance".
     """
     t_start = time.time()
     cfg = {**DEFAULT_TRAIN, **dict(train_cfg)}
@@ -274,6 +277,10 @@ def pretrain(
             "wall_seconds": round(time.time() - t_start, 2),
             "torch_threads": torch.get_num_threads(),
         }
+        if provenance_args is not None:
+            from alignrl.provenance import provenance
+
+            info["provenance"] = provenance(**{"started_at": t_start, **dict(provenance_args)})
         max_new = int(sizes.get("max_position_embeddings", 512)) // 2
         _save(out_dir, model, tokenizer, info, max_new_tokens=min(64, max_new), arch=arch)
         info["wall_seconds"] = round(time.time() - t_start, 2)

@@ -83,6 +83,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 from alignrl.objectives import ADVANTAGES, entropy_loss, policy_loss
+from alignrl.provenance import sha256_file, sha256_tree
 from alignrl.rewards import REWARDS, RewardGroup, compute_rewards
 from alignrl.runtime import write_json_atomic
 from alignrl.sampling import sample
@@ -851,6 +852,10 @@ def train(
         info["train_examples"] = [
             {"uid": u, "ground_truth": g, "prompt": c[-1]["content"]} for c, g, u in train_parts
         ]
+    # what the audit re-hashes: the evaluated weights and the logs behind them
+    info["final_model_sha256"] = sha256_tree(out_dir / "model")
+    info["train_log_sha256"] = sha256_file(log_path)
+    info["prompt_log_sha256"] = sha256_file(prompt_log_path)
     info["provenance"] = _try_provenance(cfg, seed, model_dir, wall_start, provenance_args)
     write_json_atomic(info, out_dir / "run_info.json")
     log(f"[train] done: {cfg.steps} steps, mean {info['mean_step_seconds'] or 0:.2f} s/step this session")

@@ -16,5 +16,12 @@ with log_to(snakemake.log[0]):
         template=snakemake.params.template,
         exclude_questions=heldout,
         threads=snakemake.threads,
+        provenance_args={
+            "rule": snakemake.rule,
+            "wildcards": dict(snakemake.wildcards),
+            "inputs": {"heldout": list(snakemake.input.heldout)},
+            "config_subtree": {"model": cfg, "template": snakemake.params.template},
+            "seeds": {"corpus": cfg["corpus"]["seed"], "pretrain": cfg["pretrain"]["seed"]},
+        },
     )
     print(summary)
