@@ -15,6 +15,9 @@ if not workflow.overwrite_configfiles:
 # `training` block holds overrides only and must not be padded with defaults.
 validate(config, "schemas/config.schema.yaml", set_default=False)
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"

@@ -68,6 +68,12 @@ def training_settings(config: dict, claim: str) -> dict:
     return settings
 
 
+def claim_seeds(config: dict, claim: str) -> list[int]:
+    """The RL seeds of one claim: its own ``seeds`` key, else the top-level ``seeds``."""
+    own = config["claims"][claim].get("seeds")
+    return [int(s) for s in (own if own is not None else config["seeds"])]
+
+
 def check_cross_references(config: dict) -> None:
     from alignrl import objectives, rewards, tasks
 
@@ -190,6 +196,7 @@ def _add_sensitivity_claims(config: dict) -> None:
         derived = copy.deepcopy(config["claims"][claim])
         derived["training"] = {**derived.get("training", {}), "lr": lr}
         derived["description"] = f"{derived.get('description', claim)} (learning-rate sweep: lr = {lr:g})"
+        derived["seeds"] = list(config["sensitivity"]["seeds"])
         config["claims"][name] = derived
 
 

@@ -44,6 +44,9 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
 )
 
 _CHUNK = 1 << 20
+# Snakemake drops this (empty) marker into a directory output AFTER the job that wrote it has finished,
+# so a hash taken inside the job could never match one taken later; it is bookkeeping, not content.
+_BOOKKEEPING = frozenset({".snakemake_timestamp"})
 _REPO_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -59,14 +62,14 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def sha256_tree(directory: str | os.PathLike[str]) -> str:
     """Hex sha256 of a directory: its files' relative POSIX paths and contents, in sorted order.
 
-    Renaming, adding, removing or editing any file changes the hash; file timestamps and empty
-    directories do not.
+    Renaming, adding, removing or editing any file changes the hash; file timestamps, empty
+    directories and Snakemake's ``.snakemake_timestamp`` marker do not.
     """
     root = Path(directory)
     if not root.is_dir():
         raise NotADirectoryError(f"sha256_tree needs a directory: {root}")
     files = sorted(
-        (p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file()
+        (p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file() and p.name not in _BOOKKEEPING
     )
     digest = hashlib.sha256()
     for rel, path in files:

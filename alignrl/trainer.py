@@ -80,14 +80,15 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM
 
 from alignrl.objectives import ADVANTAGES, entropy_loss, policy_loss
-from alignrl.provenance import sha256_file, sha256_tree
+from alignrl.provenance import provenance, sha256_file, sha256_tree
 from alignrl.rewards import REWARDS, RewardGroup, compute_rewards
 from alignrl.runtime import write_json_atomic
 from alignrl.sampling import sample
 from alignrl.tasks import get_task
+from alignrl.tokenizer import load_tokenizer
 
 __all__ = ["LOG_COLUMNS", "PROMPT_LOG_COLUMNS", "TrainConfig", "TrainingStopped", "latest_checkpoint", "train"]
 
@@ -299,10 +300,6 @@ def _prompt_ids(tokenizer: Any, chats: Sequence[list[dict]]) -> list[list[int]]:
 def _load_tokenizer(path: Path) -> Any:
     """The project's word-level tokenizer. ``AutoTokenizer`` must not be used: for a ``qwen2`` model dir
     transformers 5 builds a ``Qwen2Tokenizer`` that re-tokenizes the text differently (other ids)."""
-    try:
-        from alignrl.tokenizer import load_tokenizer  # the owner's loader, where it exists
-    except ImportError:
-        return PreTrainedTokenizerFast.from_pretrained(path)
     return load_tokenizer(path)
 
 
@@ -856,7 +853,7 @@ def train(
     info["final_model_sha256"] = sha256_tree(out_dir / "model")
     info["train_log_sha256"] = sha256_file(log_path)
     info["prompt_log_sha256"] = sha256_file(prompt_log_path)
-    info["provenance"] = _try_provenance(cfg, seed, model_dir, wall_start, provenance_args)
+    info["provenance"] = _run_provenance(cfg, seed, model_dir, wall_start, provenance_args)
     write_json_atomic(info, out_dir / "run_info.json")
     log(f"[train] done: {cfg.steps} steps, mean {info['mean_step_seconds'] or 0:.2f} s/step this session")
     return info
@@ -876,14 +873,10 @@ def _check_resumable(state: Mapping[str, Any], cfg: TrainConfig, seed: int, fing
         raise ValueError(f"{where}: settings changed since the checkpoint: {changed}; use a new checkpoint_dir")
 
 
-def _try_provenance(
+def _run_provenance(
     cfg: TrainConfig, seed: int, model_dir: str | os.PathLike, started: float, overrides: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """``alignrl.provenance.provenance`` of this run; the calling rule may override rule/wildcards/inputs."""
-    try:
-        from alignrl.provenance import provenance
-    except ImportError:
-        return None
     kwargs: dict[str, Any] = {
         "rule": "train",
         "wildcards": {},

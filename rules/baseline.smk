@@ -9,6 +9,8 @@ rule baseline_passk:
         evaluation=config["evaluation"],
         generator=task_generator,
     threads: config["threads"]["evaluate"]
+    conda:
+        "../envs/cpu.yaml"
     log:
         "logs/baseline/{model}/{task}/{bench}.log",
     benchmark:

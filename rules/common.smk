@@ -1,14 +1,13 @@
 # Config helpers, wildcard constraints and target lists. Rules stay thin; logic lives in `alignrl`.
 import re
 
-from alignrl.config import finalize_config, sensitivity_runs, training_settings
+from alignrl.config import claim_seeds, finalize_config, sensitivity_runs, training_settings
 
 finalize_config(config)
 
 TASKS = sorted(config["tasks"])
 MODELS = sorted(config["models"])
 CLAIMS = sorted(config["claims"])
-SEEDS = [int(s) for s in config["seeds"]]
 CLAIM_TABLES = sorted(config["tables"])
 
 def one_of(names):
@@ -68,7 +67,8 @@ def one_shot_history(wildcards):
     data = claim_data(wildcards)
     if data["one_shot_rule"] != "historical_variance":
         return []
-    return run_dir(data["history_claim"], wildcards.model, wildcards.task, data["history_seed"]) + "/prompt_log.csv"
+    history_run = run_dir(data["history_claim"], wildcards.model, wildcards.task, data["history_seed"])
+    return f"{history_run}/prompt_log.csv"
 
 
 def heldout_data(wildcards):
@@ -85,7 +85,7 @@ def baseline_metrics():
 def claim_metrics(claims):
     return [
         f"results/eval/{c}/{m}/{t}/seed{s}/{b}/metrics.json"
-        for c in claims for m in MODELS for t in TASKS for s in SEEDS for b in benchmarks(t)
+        for c in claims for m in MODELS for t in TASKS for s in claim_seeds(config, c) for b in benchmarks(t)
     ]
 
 
@@ -97,11 +97,17 @@ def table_metrics(wildcards):
     return baseline_metrics() + claim_metrics(config["tables"][wildcards.table]["claims"])
 
 
+def verdict_metrics(wildcards):
+    """Every claim that appears in a table (the sweep's own runs are judged in lr_sensitivity)."""
+    claims = sorted({c for t in config["tables"].values() for c in t["claims"]})
+    return baseline_metrics() + claim_metrics(claims)
+
+
 def sensitivity_metrics(wildcards):
     return baseline_metrics() + [
         f"results/eval/{name}/{m}/{t}/seed{s}/{b}/metrics.json"
         for _, _, name in sensitivity_runs(config)
-        for m in MODELS for t in TASKS for s in config["sensitivity"]["seeds"] for b in benchmarks(t)
+        for m in MODELS for t in TASKS for s in claim_seeds(config, name) for b in benchmarks(t)
     ]
 
 
@@ -118,4 +124,7 @@ def all_targets():
         targets.append("results/figures/figure1.png")
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
         targets.append("results/lr_sensitivity.csv")
+    if config["tables"]:
+        targets.append("results/verdicts.csv")
+    targets.append("results/config_used.yaml")
     return targets

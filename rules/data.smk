@@ -6,6 +6,8 @@ rule prepare_task:
     params:
         task=task_config,
         template=prompt_template,
+    conda:
+        "../envs/cpu.yaml"
     log:
         "logs/data/{task}.log",
     script:

@@ -10,6 +10,8 @@ rule evaluate_run:
         evaluation=config["evaluation"],
         generator=task_generator,
     threads: config["threads"]["evaluate"]
+    conda:
+        "../envs/cpu.yaml"
     log:
         "logs/eval/{claim}/{model}/{task}/seed{seed}/{bench}.log",
     benchmark:

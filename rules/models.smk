@@ -7,6 +7,8 @@ rule pretrain_model:
         model=model_config,
         template=prompt_template,
     threads: config["threads"]["pretrain"]
+    conda:
+        "../envs/cpu.yaml"
     log:
         "logs/models/{model}.log",
     benchmark:

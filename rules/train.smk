@@ -15,6 +15,8 @@ rule train_claim:
         generator=task_generator,
         checkpoints="results/checkpoints/{claim}/{model}/{task}/seed{seed}",
     threads: config["threads"]["train"]
+    conda:
+        "../envs/cpu.yaml"
     log:
         "logs/train/{claim}/{model}/{task}/seed{seed}.log",
     benchmark:
@@ -33,6 +35,8 @@ rule select_one_shot:
         record="data/one_shot/{claim}/{model}/{task}/seed{seed}.json",
     params:
         data=claim_data,
+    conda:
+        "../envs/cpu.yaml"
     log:
         "logs/one_shot/{claim}/{model}/{task}/seed{seed}.log",
     script:

@@ -49,6 +49,10 @@ def test_sha256_tree_tracks_names_and_contents(tmp_path):
     assert base == sha256_tree(b)  # same content, different location
     (b / "sub" / "empty").mkdir()
     assert sha256_tree(b) == base  # empty directories do not count
+    (b / ".snakemake_timestamp").touch()
+    assert sha256_tree(b) == base  # Snakemake's marker, added after the job that hashed the directory
+    (b / "sub" / ".snakemake_timestamp").write_text("x")
+    assert sha256_tree(b) == base
     (b / "a.txt").write_text("alphA")
     assert sha256_tree(b) != base
     (b / "a.txt").write_text("alpha")

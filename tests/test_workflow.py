@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -97,3 +98,193 @@ def test_smoke_workflow_end_to_end(tmp_path):
     proc = run_snakemake(tmp_path, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+    _check_verdicts_and_config(tmp_path)
+    _check_explain(tmp_path)
+    _check_audit(tmp_path)
+    _check_report(tmp_path)
+
+
+def _check_verdicts_and_config(root: Path) -> None:
+    verdicts = pd.read_csv(root / "results/verdicts.csv", keep_default_na=False)
+    # every claim of every table x 4 cells, the base excluded
+    assert sorted(set(verdicts.claim)) == ["ground_truth", "nsr", "one_shot_selected", "random"]
+    assert len(verdicts) == 4 * 4
+    assert set(verdicts.verdict) <= {"holds", "fails", "inconclusive"}
+    gt = verdicts[verdicts.claim == "ground_truth"]
+    assert set(gt.paper_predicts) <= {"holds"} and set(gt.expectation) == {"holds_everywhere"}
+    summary = (root / "results/verdicts.md").read_text()
+    assert summary.startswith("# Verdicts") and "ground_truth" in summary
+    assert (root / "results/config_used.yaml").read_text().count("claims:") == 1
+
+
+def _explain(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "alignrl.explain", *args], capture_output=True, text=True, cwd=root)
+
+
+def _check_explain(root: Path) -> None:
+    proc = _explain(root, "results/table2.csv", "--row", "model=A,task=math,claim=ground_truth", "--column", "pass@1")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for piece in ("results/eval/ground_truth/A/math/seed0/test/metrics.json", "samples.parquet",
+                  "results/runs/ground_truth/A/math/seed0/model", "run_info.json", "train_log.csv",
+                  "data/math/train.parquet", "models/A", "pretrain_info.json", "code"):
+        assert piece in out, (piece, out)
+    # every table's cells can be explained, base rows and one-shot rows included
+    for table, row in (("table1", "model=B,task=logic"), ("table3", "model=A,task=math,claim=one_shot_selected"),
+                       ("table4", "model=B,task=math,claim=base"), ("verdicts", "model=A,task=logic,claim=nsr")):
+        proc = _explain(root, f"results/{table}.csv", "--row", row, "--column", "pass@1")
+        assert proc.returncode == 0, (table, proc.stderr)
+    assert "trained on the single example" in _explain(
+        root, "results/table3.csv", "--row", "model=A,task=math,claim=one_shot_selected", "--column", "pass@1").stdout
+    bad = _explain(root, "results/table2.csv", "--row", "model=A,claim=ground_truth", "--column", "pass@1")
+    assert bad.returncode == 2 and "matches 2 rows" in bad.stderr
+
+
+def _audit(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "alignrl.audit", "--config", str(REPO / "configs/smoke.yaml")],
+                          capture_output=True, text=True, cwd=root)
+
+
+def _failing_files(root: Path) -> set[str]:
+    return {line.split()[1].rstrip(":") for line in (root / "results/audit.txt").read_text().splitlines()
+            if line.startswith("FAIL")}
+
+
+def _check_audit(root: Path) -> None:
+    proc = run_snakemake(root, "audit")  # the workflow's own target
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert " 0 failed" in (root / "results/audit.txt").read_text()
+
+    def edit_csv(path: Path) -> None:
+        df = pd.read_csv(path)
+        df.loc[1, "pass@1"] = df.loc[1, "pass@1"] + 0.05
+        df.to_csv(path, index=False)
+
+    def edit_metrics(path: Path) -> None:
+        m = json.loads(path.read_text())
+        m["pass_at_k"]["1"] += 0.01
+        path.write_text(json.dumps(m))
+
+    def edit_samples(path: Path) -> None:
+        s = pd.read_parquet(path)
+        s.loc[0, "correct"] = not s.loc[0, "correct"]
+        s.to_parquet(path, index=False)
+
+    def swap_weights(path: Path) -> None:
+        other = root / "results/runs/random/A/math/seed0/model/model.safetensors"
+        path.write_bytes(other.read_bytes())
+
+    def regenerate(path: Path) -> None:
+        rows = pd.read_parquet(path)
+        rows.iloc[::-1].to_parquet(path, index=False)
+
+    cases = [
+        ("results/table2.csv", edit_csv),
+        ("results/eval/random/B/logic/seed0/test/metrics.json", edit_metrics),
+        ("results/eval/nsr/A/logic/seed0/test/samples.parquet", edit_samples),
+        ("results/runs/ground_truth/A/math/seed0/model", swap_weights),
+        ("data/math/test.parquet", regenerate),
+    ]
+    for rel, edit in cases:
+        path = root / rel
+        target = path / "model.safetensors" if path.is_dir() else path
+        original = target.read_bytes()
+        edit(target)
+        proc = _audit(root)
+        assert proc.returncode == 1, (rel, proc.stdout, proc.stderr)
+        assert rel in _failing_files(root), (rel, _failing_files(root))
+        assert rel in proc.stderr
+        target.write_bytes(original)
+    proc = _audit(root)
+    assert proc.returncode == 0, (root / "results/audit.txt").read_text()[:3000]
+
+
+def _check_report(root: Path) -> None:
+    proc = run_snakemake(root, "--report", "report.html")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (root / "report.html").read_text(errors="replace")
+    assert len(html) > 20_000
+    for name in ("table1.csv", "table2.csv", "figure1.png", "verdicts.md", "config_used.yaml"):
+        assert name in html, name
+
+
+def _kill_test_config(tmp_path: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs/smoke.yaml").read_text())
+    cfg["models"] = {"A": cfg["models"]["A"]}
+    cfg["tasks"] = {"math": cfg["tasks"]["math"]}
+    cfg["models"]["A"]["corpus"]["task_fractions"] = {"math": 0.5}
+    cfg["claims"] = {"ground_truth": cfg["claims"]["ground_truth"]}
+    cfg["tables"] = {"table2": {"title": "kill test", "claims": ["ground_truth"]}}
+    cfg["figure1"] = {}
+    cfg["sensitivity"] = {"lrs": [], "claims": [], "seeds": [0]}
+    cfg["training"].update(steps=10, save_every=2, val_every=0)
+    # a test split large enough that the evaluation job can be killed while it samples
+    cfg["tasks"]["math"]["split_sizes"]["test"] = 400
+    cfg["evaluation"].update(n=8, ks=[1, 2, 4, 8])
+    path = tmp_path / "kill.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.slow
+def test_killed_training_job_resumes_to_byte_identical_tables(tmp_path):
+    """SIGKILL the whole Snakemake process group while an RL job runs; the rerun resumes from the last
+    checkpoint, reruns no finished job, and the tables equal those of an uninterrupted run byte for byte."""
+    import random
+    import signal
+    import time
+
+    config = _kill_test_config(tmp_path)
+    target = "results/table2.csv"
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    clean.mkdir(), killed.mkdir()
+
+    def cmd(workdir: Path, *extra: str) -> list[str]:
+        return SNAKEMAKE + [target, *extra, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+                            "--cores", "2", "--configfile", str(config)]
+
+    proc = subprocess.run(cmd(clean), capture_output=True, text=True, cwd=clean)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def run_and_kill_when(ready: Callable[[], bool], delay: float = 0.0) -> None:
+        job = subprocess.Popen(cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=killed,
+                               start_new_session=True)
+        deadline = time.time() + 600
+        while not ready() and job.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert ready(), "the workflow never reached the point to kill at"
+        time.sleep(delay)
+        os.killpg(job.pid, signal.SIGKILL)  # the whole group: Snakemake and its running jobs, as a lost node
+        job.wait()
+
+    # 1. kill the RL job right after a checkpoint strictly inside the run
+    kill_after = random.Random(0).choice([2, 4, 6])
+    run_and_kill_when((killed / f"results/checkpoints/ground_truth/A/math/seed0/step_{kill_after:06d}").exists)
+    run_dir = killed / "results/runs/ground_truth/A/math/seed0"
+    assert not (run_dir / "run_info.json").exists(), "killed too late: the job had finished"
+    finished = [*(killed / "models/A").iterdir(), killed / "data/math/train.parquet",
+                killed / "results/baseline/A/math/test/metrics.json"]
+    done_before = {p: p.stat().st_mtime_ns for p in finished if p.exists()}
+
+    # 2. rerun, and kill the evaluation of the trained model while it samples
+    subprocess.run(cmd(killed, "--unlock"), capture_output=True, text=True, cwd=killed, check=True)
+    eval_dir = killed / "results/eval/ground_truth/A/math/seed0/test"
+    run_and_kill_when((killed / "logs/eval/ground_truth/A/math/seed0/test.log").exists, delay=0.5)
+    assert (run_dir / "run_info.json").exists()
+    assert not (eval_dir / "metrics.json").exists(), "killed too late: the evaluation had finished"
+    log = (killed / "logs/train/ground_truth/A/math/seed0.log").read_text()
+    assert "resuming from" in log, log[-2000:]
+    done_before[run_dir / "run_info.json"] = (run_dir / "run_info.json").stat().st_mtime_ns
+
+    # 3. rerun to the end
+    subprocess.run(cmd(killed, "--unlock"), capture_output=True, text=True, cwd=killed, check=True)
+    proc = subprocess.run(cmd(killed), capture_output=True, text=True, cwd=killed)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert all(p.stat().st_mtime_ns == t for p, t in done_before.items()), "a finished job was rerun"
+    assert (killed / target).read_bytes() == (clean / target).read_bytes()
+    a = pd.read_csv(clean / "results/runs/ground_truth/A/math/seed0/train_log.csv").drop(columns="seconds")
+    b = pd.read_csv(run_dir / "train_log.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)

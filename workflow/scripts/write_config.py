@@ -1,0 +1,8 @@
+"""The finalized configuration of this run, as YAML."""
+import yaml
+
+from alignrl.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    with open(snakemake.output[0], "w") as fh:
+        yaml.safe_dump(dict(snakemake.params.config), fh, sort_keys=False)
