@@ -51,7 +51,9 @@ Every ``save_every`` steps and at the end, ``checkpoint_dir/step_XXXXXX`` gets t
 (``save_pretrained``) and ``trainer_state.pt`` (optimizer, scheduler, step, python/numpy/torch RNG
 states, the sampling generator state and the data-order position). It is written to a temporary
 directory and renamed, so a directory named ``step_XXXXXX`` is always complete; only the newest
-``keep_checkpoints`` are kept. On start the newest complete checkpoint is resumed: weights, optimizer,
+``keep_checkpoints`` are kept. On start the newest complete checkpoint is resumed, if it was written from
+the same base model (sha256), training rows, seed and settings (else ``on_stale``: raise, or discard it
+and start fresh): weights, optimizer,
 RNGs and data order are restored and ``train_log.csv`` is cut back to the rows of steps up to it. Every
 random draw is a function of the seed and of state saved in the checkpoint (the random reward is keyed
 by the seed and a group id derived from ``(step, batch, group)``; validation uses its own fixed-seed
@@ -90,7 +92,10 @@ from alignrl.sampling import sample
 from alignrl.tasks import get_task
 from alignrl.tokenizer import load_tokenizer
 
-__all__ = ["LOG_COLUMNS", "PROMPT_LOG_COLUMNS", "TrainConfig", "TrainingStopped", "latest_checkpoint", "train"]
+__all__ = [
+    "LOG_COLUMNS", "PROMPT_LOG_COLUMNS", "StaleCheckpoint", "TrainConfig", "TrainingStopped", "latest_checkpoint",
+    "train",
+]
 
 LOG_COLUMNS: tuple[str, ...] = (
     "step",
@@ -117,13 +122,17 @@ LOG_COLUMNS: tuple[str, ...] = (
 
 _STATE_FILE = "trainer_state.pt"
 _CKPT_RE = re.compile(r"^step_(\d{6})$")
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: records the base model's hash
 # Settings that may change between a run and its resumption without changing its numbers.
 _RESUMABLE_CHANGES = frozenset({"steps", "save_every", "keep_checkpoints"})
 
 
 class TrainingStopped(RuntimeError):
     """Raised by a ``step_callback`` to stop a run early (tests use it to simulate a kill)."""
+
+
+class StaleCheckpoint(ValueError):
+    """The newest checkpoint was written for another base model, data, seed or settings."""
 
 
 @dataclass(frozen=True)
@@ -538,11 +547,12 @@ class _Trainer:
         torch.manual_seed(self.seed)
         self.generator.manual_seed(_derive_seed("alignrl-sampling", self.seed))
 
-    def state(self, step: int, fingerprint: str) -> dict[str, Any]:
+    def state(self, step: int, fingerprint: str, base_sha: str) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
             "step": step,
             "seed": self.seed,
+            "base_model_sha256": base_sha,
             "config": self.cfg.to_dict(),
             "data_fingerprint": fingerprint,
             "optimizer": self.optimizer.state_dict(),
@@ -750,6 +760,7 @@ def train(
     step_callback: Callable[[int, dict[str, Any]], None] | None = None,
     provenance_args: Mapping[str, Any] | None = None,
     generator: str | None = None,
+    on_stale: str = "error",
 ) -> dict[str, Any]:
     """Run (or resume) GRPO/DAPO training; returns the run summary also written to ``run_info.json``.
 
@@ -758,10 +769,16 @@ def train(
     (rows must have ``data_source == "synthetic/<task_name>"``); ``generator`` names the registered task
     whose verifier scores it when the two differ (default: ``task_name``). ``step_callback(step, row)`` runs after
     each step's log row and checkpoint are written (raising from it stops the run, as a kill would).
+    A checkpoint is resumed only if it was written from the same base model (sha256 of ``model_dir``),
+    training rows, seed and settings; otherwise ``on_stale="error"`` raises :class:`StaleCheckpoint`
+    and ``"restart"`` (the workflow's choice: Snakemake reruns a job only when its inputs changed) deletes
+    the stale checkpoints, says so in the log, and starts fresh.
     ``provenance_args`` overrides keyword arguments of ``alignrl.provenance.provenance`` (the calling rule
     passes ``rule``, ``wildcards`` and ``inputs``; the defaults name this function and hash ``model_dir``).
     """
     wall_start = time.time()
+    if on_stale not in ("error", "restart"):
+        raise ValueError(f"on_stale must be 'error' or 'restart', got {on_stale!r}")
     if not isinstance(cfg, TrainConfig):
         cfg = TrainConfig.from_dict(cfg)
     torch.set_num_threads(max(1, int(threads)))
@@ -778,12 +795,25 @@ def train(
         raise ValueError("train_rows is empty")
     fingerprint = hashlib.sha256("\n".join(u + "\t" + g for _, g, u in train_parts).encode()).hexdigest()
 
+    base_sha = sha256_tree(model_dir)
     resume_dir = latest_checkpoint(checkpoint_dir)
-    trainer = _Trainer(resume_dir or Path(model_dir), task, train_parts, val_parts, cfg, seed)
-    start_step = 0
+    state: dict[str, Any] | None = None
     if resume_dir is not None:
         state = torch.load(resume_dir / _STATE_FILE, weights_only=True)
-        _check_resumable(state, cfg, seed, fingerprint, resume_dir)
+        try:
+            _check_resumable(state, cfg, seed, fingerprint, base_sha, resume_dir)
+        except StaleCheckpoint as exc:
+            if on_stale != "restart":
+                raise
+            # the job's inputs changed since these were written: they are a cache of another run
+            log(f"[train] discarding stale checkpoints in {checkpoint_dir}: {exc}")
+            for child in checkpoint_dir.iterdir():
+                if _CKPT_RE.match(child.name):
+                    _remove_dir(child)
+            resume_dir, state = None, None
+    trainer = _Trainer(resume_dir or Path(model_dir), task, train_parts, val_parts, cfg, seed)
+    start_step = 0
+    if resume_dir is not None and state is not None:
         start_step = int(state["step"])
         if start_step > cfg.steps:
             raise ValueError(f"{resume_dir} is at step {start_step}, beyond steps = {cfg.steps}")
@@ -818,7 +848,7 @@ def train(
             prompt_fh.flush()
             if step % cfg.save_every == 0 or step == cfg.steps:
                 _write_hf_dir_atomic(checkpoint_dir / f"step_{step:06d}", trainer.model, trainer.tokenizer,
-                                     trainer.state(step, fingerprint))
+                                     trainer.state(step, fingerprint, base_sha))
                 _prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
             bar.update(1)
             bar.set_postfix(acc=f"{row['accuracy']:.3f}", kept=row["kept_groups"], refresh=False)
@@ -859,18 +889,22 @@ def train(
     return info
 
 
-def _check_resumable(state: Mapping[str, Any], cfg: TrainConfig, seed: int, fingerprint: str, where: Path) -> None:
-    """Refuse to resume a checkpoint written under different settings, seed or data."""
+def _check_resumable(state: Mapping[str, Any], cfg: TrainConfig, seed: int, fingerprint: str, base_sha: str,
+                     where: Path) -> None:
+    """Refuse (StaleCheckpoint) a checkpoint written from another base model, data, seed or settings."""
     if int(state.get("version", -1)) != _STATE_VERSION:
-        raise ValueError(f"{where}: trainer state version {state.get('version')} != {_STATE_VERSION}")
+        raise StaleCheckpoint(f"{where}: trainer state version {state.get('version')} != {_STATE_VERSION}")
+    if state.get("base_model_sha256") != base_sha:
+        raise StaleCheckpoint(f"{where}: written from another base model (sha256 {str(state.get('base_model_sha256'))[:12]}, "
+                              f"now {base_sha[:12]})")
     if int(state["seed"]) != seed:
-        raise ValueError(f"{where}: written with seed {state['seed']}, asked to resume with seed {seed}")
+        raise StaleCheckpoint(f"{where}: written with seed {state['seed']}, asked to resume with seed {seed}")
     if state["data_fingerprint"] != fingerprint:
-        raise ValueError(f"{where}: written for different training rows")
+        raise StaleCheckpoint(f"{where}: written for different training rows")
     old, new = dict(state["config"]), cfg.to_dict()
     changed = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
-        raise ValueError(f"{where}: settings changed since the checkpoint: {changed}; use a new checkpoint_dir")
+        raise StaleCheckpoint(f"{where}: settings changed since the checkpoint: {changed}; use a new checkpoint_dir")
 
 
 def _run_provenance(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -325,6 +326,29 @@ def test_resume_refuses_changed_settings(model_dir: Path, tmp_path: Path) -> Non
     info = _run(model_dir, tmp_path, _cfg(steps=3, val_every=0))
     assert info["resumed_from"] == 2
     assert [r["step"] for r in _read_log(tmp_path / "out" / "train_log.csv")[1]] == ["1", "2", "3"]
+
+
+def test_checkpoint_of_another_base_model_is_never_resumed(model_dir: Path, tmp_path: Path) -> None:
+    """A finished run's checkpoint must not stand in for a run from a re-pretrained base model."""
+    from alignrl.trainer import StaleCheckpoint
+
+    _run(model_dir, tmp_path, _cfg(steps=2, val_every=0))
+    other_base = tmp_path / "other_base"
+    shutil.copytree(model_dir, other_base)
+    with open(other_base / "config.json", "a") as fh:  # any byte of the base model differs
+        fh.write("\n")
+    with pytest.raises(StaleCheckpoint, match="another base model"):
+        _run(other_base, tmp_path, _cfg(steps=2, val_every=0))
+    messages: list[str] = []
+    info = train(
+        model_dir=other_base, train_rows=_rows(["7"] * N_ROWS), val_rows=_rows(["7"] * 2), task_name="math",
+        out_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", cfg=_cfg(steps=2, val_every=0), seed=0,
+        threads=1, log=messages.append, on_stale="restart",
+    )
+    assert info["resumed_from"] is None
+    assert any("discarding stale checkpoints" in m for m in messages)
+    with pytest.raises(StaleCheckpoint, match="seed"):
+        _run(other_base, tmp_path, _cfg(steps=2, val_every=0), seed=1)
 
 
 # ----------------------------------------------------------------------------- learning

@@ -115,7 +115,11 @@ def _check_verdicts_and_config(root: Path) -> None:
     assert set(gt.paper_predicts) <= {"holds"} and set(gt.expectation) == {"holds_everywhere"}
     summary = (root / "results/verdicts.md").read_text()
     assert summary.startswith("# Verdicts") and "ground_truth" in summary
-    assert (root / "results/config_used.yaml").read_text().count("claims:") == 1
+    import yaml
+
+    used = yaml.safe_load((root / "results/config_used.yaml").read_text())
+    assert {"ground_truth", "random", "nsr", "ground_truth__lr0.0003"} <= set(used["claims"])
+    assert used["claims"]["ground_truth"]["expectation"] == "holds_everywhere"
 
 
 def _explain(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -158,7 +162,7 @@ def _check_audit(root: Path) -> None:
 
     def edit_csv(path: Path) -> None:
         df = pd.read_csv(path)
-        df.loc[1, "pass@1"] = df.loc[1, "pass@1"] + 0.05
+        df["pass@1"] = df["pass@1"].astype(float) + (df.index == 1) * 0.05
         df.to_csv(path, index=False)
 
     def edit_metrics(path: Path) -> None:
@@ -172,8 +176,8 @@ def _check_audit(root: Path) -> None:
         s.to_parquet(path, index=False)
 
     def swap_weights(path: Path) -> None:
-        other = root / "results/runs/random/A/math/seed0/model/model.safetensors"
-        path.write_bytes(other.read_bytes())
+        # (the smoke runs may all equal their base model: 3 steps whose groups can all be uniform)
+        path.write_bytes((root / "models/B/model.safetensors").read_bytes())
 
     def regenerate(path: Path) -> None:
         rows = pd.read_parquet(path)
@@ -220,7 +224,7 @@ def _kill_test_config(tmp_path: Path) -> Path:
     cfg["tables"] = {"table2": {"title": "kill test", "claims": ["ground_truth"]}}
     cfg["figure1"] = {}
     cfg["sensitivity"] = {"lrs": [], "claims": [], "seeds": [0]}
-    cfg["training"].update(steps=10, save_every=2, val_every=0)
+    cfg["training"].update(steps=10, save_every=2, val_every=5)
     # a test split large enough that the evaluation job can be killed while it samples
     cfg["tasks"]["math"]["split_sizes"]["test"] = 400
     cfg["evaluation"].update(n=8, ks=[1, 2, 4, 8])

@@ -23,6 +23,7 @@ with log_to(snakemake.log[0]):
         cfg=TrainConfig.from_dict(snakemake.params.settings),
         seed=int(snakemake.wildcards.seed),
         threads=snakemake.threads,
+        on_stale="restart",  # Snakemake reruns this job only when its inputs or settings changed
         provenance_args={
             "rule": snakemake.rule,
             "wildcards": dict(snakemake.wildcards),
