@@ -48,8 +48,9 @@ over all updates of the step; ``loss`` and ``grad_norm`` (before clipping) are m
 Checkpoints and resuming
 ------------------------
 Every ``save_every`` steps and at the end, ``checkpoint_dir/step_XXXXXX`` gets the model and tokenizer
-(``save_pretrained``) and ``trainer_state.pt`` (optimizer, scheduler, step, python/numpy/torch RNG
-states, the sampling generator state and the data-order position). It is written to a temporary
+(``save_pretrained``), ``trainer_state.pt`` (optimizer, scheduler, step, python/numpy/torch RNG
+states, the sampling generator state and the data-order position) and a copy of both logs up to that step
+(a resumed run restores them: Snakemake deletes a killed job's outputs before rerunning it). It is written to a temporary
 directory and renamed, so a directory named ``step_XXXXXX`` is always complete; only the newest
 ``keep_checkpoints`` are kept. On start the newest complete checkpoint is resumed, if it was written from
 the same base model (sha256), training rows, seed and settings (else ``on_stale``: raise, or discard it
@@ -428,7 +429,8 @@ def _remove_dir(path: Path) -> None:
     shutil.rmtree(trash)
 
 
-def _write_hf_dir_atomic(dest: Path, model: torch.nn.Module, tokenizer: Any, extra: dict[str, Any] | None) -> None:
+def _write_hf_dir_atomic(dest: Path, model: torch.nn.Module, tokenizer: Any, extra: dict[str, Any] | None,
+                         copies: Sequence[Path] = ()) -> None:
     tmp = dest.with_name(f".tmp_{dest.name}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -437,6 +439,8 @@ def _write_hf_dir_atomic(dest: Path, model: torch.nn.Module, tokenizer: Any, ext
     tokenizer.save_pretrained(tmp)
     if extra is not None:
         torch.save(extra, tmp / _STATE_FILE)
+    for path in copies:
+        shutil.copy2(path, tmp / path.name)
     if dest.exists():
         _remove_dir(dest)
     os.replace(tmp, dest)
@@ -824,6 +828,10 @@ def train(
         log(f"[train] fresh start from {model_dir}: {len(train_parts)} train rows, {len(val_parts)} val rows")
     log_path = out_dir / "train_log.csv"
     prompt_log_path = out_dir / "prompt_log.csv"
+    if resume_dir is not None:
+        for path in (log_path, prompt_log_path):
+            if (resume_dir / path.name).is_file():
+                shutil.copy2(resume_dir / path.name, path)
     _reset_log(log_path, start_step)
     _reset_log(prompt_log_path, start_step, PROMPT_LOG_COLUMNS)
 
@@ -847,8 +855,10 @@ def train(
             log_fh.flush()
             prompt_fh.flush()
             if step % cfg.save_every == 0 or step == cfg.steps:
+                # the logs travel with the checkpoint: Snakemake deletes a killed job's outputs before
+                # rerunning it, and a resumed run must still log every step
                 _write_hf_dir_atomic(checkpoint_dir / f"step_{step:06d}", trainer.model, trainer.tokenizer,
-                                     trainer.state(step, fingerprint, base_sha))
+                                     trainer.state(step, fingerprint, base_sha), (log_path, prompt_log_path))
                 _prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
             bar.update(1)
             bar.set_postfix(acc=f"{row['accuracy']:.3f}", kept=row["kept_groups"], refresh=False)
