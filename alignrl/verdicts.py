@@ -116,7 +116,7 @@ def summary_markdown(df, verdict_cfg: dict, alignment: dict) -> str:
         cells = []
         for _, r in part.iterrows():
             gain = f"{r[f'gain@{k}']:+.3f} [{r[f'gain@{k}_ci_low']:+.3f}, {r[f'gain@{k}_ci_high']:+.3f}]"
-            note = f", {r['agreement']}" if r["agreement"] else ""
+            note = f" ({r['agreement']} with the paper)" if r["agreement"] in ("agrees", "disagrees") else ""
             cells.append(f"{r['model']} x {r['task']} ({r['alignment']}): {r['verdict']} {gain}{note}")
         expectation = part["expectation"].iloc[0]
         lines.append(f"- **{claim}** (paper: {expectation.replace('_', ' ')}): " + "; ".join(cells) + ".")
