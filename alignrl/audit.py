@@ -31,6 +31,7 @@ import pandas as pd
 from alignrl.provenance import sha256_file, sha256_tree
 from alignrl.reporting import BASE, CellSource
 from alignrl.runtime import read_json
+from alignrl.workflow_paths import baseline_metrics_path
 
 __all__ = ["AuditFailed", "Check", "audit", "table_paths", "write_report"]
 
@@ -73,9 +74,8 @@ class _Auditor:
             self._hashes[key] = sha256_tree(path) if path.is_dir() else sha256_file(path)
         return self._hashes[key]
 
-    def add(self, ok: bool, path: Any, what: str, detail: str = "") -> bool:
+    def add(self, ok: bool, path: Any, what: str, detail: str = "") -> None:
         self.checks.append(Check(bool(ok), str(path), what, detail))
-        return bool(ok)
 
     def once(self, kind: str, path: Any) -> bool:
         key = (kind, os.path.normpath(str(path)))
@@ -273,9 +273,7 @@ def _base_sources(df: pd.DataFrame) -> dict[tuple[str, str, str], CellSource]:
     """The baseline metrics of every (model, task, bench) in ``df`` (pipeline layout)."""
     out = {}
     for model, task, bench in df[["model", "task", "bench"]].drop_duplicates().itertuples(index=False, name=None):
-        out[(model, task, bench)] = CellSource(
-            model, task, bench, BASE, [f"results/baseline/{model}/{task}/{bench}/metrics.json"]
-        )
+        out[(model, task, bench)] = CellSource(model, task, bench, BASE, [baseline_metrics_path(model, task, bench)])
     return out
 
 

@@ -198,13 +198,14 @@ def to_markdown(df: pd.DataFrame, title: str = "", digits: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path, title: str) -> None:
+def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path, title: str, preamble: str = "") -> None:
+    """The CSV (6 significant digits) and its markdown rendering, ``preamble`` (markdown) above the table."""
     csv_path, md_path = Path(csv_path), Path(md_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = csv_path.with_suffix(".csv.tmp")
     df.to_csv(tmp, index=False, float_format="%.6g")
     tmp.replace(csv_path)
-    md_path.write_text(to_markdown(df, title))
+    md_path.write_text(preamble + to_markdown(df, title))
 
 
 def plot_passk_curves(table1: pd.DataFrame, ks: Sequence[int], out_path: str | Path) -> None:

@@ -307,12 +307,6 @@ def _prompt_ids(tokenizer: Any, chats: Sequence[list[dict]]) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def _load_tokenizer(path: Path) -> Any:
-    """The project's word-level tokenizer. ``AutoTokenizer`` must not be used: for a ``qwen2`` model dir
-    transformers 5 builds a ``Qwen2Tokenizer`` that re-tokenizes the text differently (other ids)."""
-    return load_tokenizer(path)
-
-
 def _mean(xs: Sequence[float]) -> float | None:
     return float(sum(xs) / len(xs)) if xs else None
 
@@ -324,7 +318,6 @@ def _mean(xs: Sequence[float]) -> float | None:
 class _Group:
     """One prompt's sampled responses and what the update needs from them."""
 
-    key: int  # ordinal of the group within its step (identifies its sequences for metrics)
     uid: str  # the training example (extra_info.uid), for the per-prompt log
     prompt: list[int]
     responses: list[list[int]]
@@ -360,19 +353,18 @@ class _Batch:
     targets: torch.Tensor  # [B, keep - 1]
     mask: torch.Tensor  # [B, keep - 1] float, 1 on response tokens
     advantages: torch.Tensor  # [B]
-    seq_keys: list[tuple[int, int]]  # (group key, sample index) of each row
     old_logp: torch.Tensor | None = None
 
 
-def _make_batch(seqs: Sequence[tuple[list[int], list[int], float, tuple[int, int]]], pad_id: int) -> _Batch:
-    """``seqs``: (prompt ids, response ids, advantage, key) per row."""
-    lengths = [len(p) + len(r) for p, r, _, _ in seqs]
+def _make_batch(seqs: Sequence[tuple[list[int], list[int], float]], pad_id: int) -> _Batch:
+    """``seqs``: (prompt ids, response ids, advantage) per row."""
+    lengths = [len(p) + len(r) for p, r, _ in seqs]
     total = max(lengths)
-    first = min(len(p) for p, _, _, _ in seqs) - 1  # first position whose logits predict a response token
+    first = min(len(p) for p, _, _ in seqs) - 1  # first position whose logits predict a response token
     ids = torch.full((len(seqs), total), pad_id, dtype=torch.long)
     attn = torch.zeros((len(seqs), total), dtype=torch.long)
     mask = torch.zeros((len(seqs), total - 1 - first), dtype=torch.float32)
-    for i, (p, r, _, _) in enumerate(seqs):
+    for i, (p, r, _) in enumerate(seqs):
         ids[i, : lengths[i]] = torch.tensor(p + r, dtype=torch.long)
         attn[i, : lengths[i]] = 1
         # logit position t predicts token t+1; response tokens sit at len(p) .. len(p)+len(r)-1
@@ -384,8 +376,7 @@ def _make_batch(seqs: Sequence[tuple[list[int], list[int], float, tuple[int, int
         keep=total - first,
         targets=ids[:, first + 1 :],
         mask=mask,
-        advantages=torch.tensor([a for _, _, a, _ in seqs], dtype=torch.float32),
-        seq_keys=[k for _, _, _, k in seqs],
+        advantages=torch.tensor([a for _, _, a in seqs], dtype=torch.float32),
     )
 
 
@@ -520,7 +511,8 @@ class _Trainer:
     def __init__(self, load_dir: Path, task: Any, train_parts: list, val_parts: list, cfg: TrainConfig,
                  seed: int) -> None:
         self.cfg, self.seed, self.task = cfg, seed, task
-        self.tokenizer = _load_tokenizer(load_dir)
+        # not AutoTokenizer: for a qwen2 model dir transformers 5 builds a Qwen2Tokenizer with other ids
+        self.tokenizer = load_tokenizer(load_dir)
         self.model = AutoModelForCausalLM.from_pretrained(load_dir, dtype=torch.float32)
         self.eos_id = self.tokenizer.eos_token_id
         if self.eos_id is None:
@@ -578,7 +570,7 @@ class _Trainer:
         batch_groups = _select_groups(kept, self.cfg.prompts_per_step, self.cfg.fill_batch)
         minibatches = [
             _make_batch(
-                [(g.prompt, r, float(g.advantages[i]), (g.key, i))
+                [(g.prompt, r, float(g.advantages[i]))
                  for g in batch_groups[s : s + self.mb_groups] for i, r in enumerate(g.responses)],
                 self.pad_id,
             )
@@ -638,7 +630,6 @@ class _Trainer:
                 )
                 new.append(
                     _Group(
-                        key=len(groups) + g,
                         uid=uid,
                         prompt=self.train_prompts[row],
                         responses=[c.token_ids for c in comps],

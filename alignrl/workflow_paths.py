@@ -1,10 +1,18 @@
-"""The pipeline's path layout, parsed back into (model, task, bench, claim, seed)."""
+"""The pipeline's path layout of metrics files, built and parsed back into (model, task, bench, claim, seed)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable
 
 from alignrl.reporting import BASE, CellSource
+
+
+def baseline_metrics_path(model: str, task: str, bench: str) -> str:
+    return f"results/baseline/{model}/{task}/{bench}/metrics.json"
+
+
+def eval_metrics_path(claim: str, model: str, task: str, seed: int, bench: str) -> str:
+    return f"results/eval/{claim}/{model}/{task}/seed{seed}/{bench}/metrics.json"
 
 
 def parse_metrics_path(path: str | Path) -> dict:

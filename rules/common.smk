@@ -2,6 +2,7 @@
 import re
 
 from alignrl.config import claim_seeds, finalize_config, sensitivity_runs, training_settings
+from alignrl.workflow_paths import baseline_metrics_path, eval_metrics_path
 
 finalize_config(config)
 
@@ -77,14 +78,12 @@ def heldout_data(wildcards):
 
 
 def baseline_metrics():
-    return [
-        f"results/baseline/{m}/{t}/{b}/metrics.json" for m in MODELS for t in TASKS for b in benchmarks(t)
-    ]
+    return [baseline_metrics_path(m, t, b) for m in MODELS for t in TASKS for b in benchmarks(t)]
 
 
 def claim_metrics(claims):
     return [
-        f"results/eval/{c}/{m}/{t}/seed{s}/{b}/metrics.json"
+        eval_metrics_path(c, m, t, s, b)
         for c in claims for m in MODELS for t in TASKS for s in claim_seeds(config, c) for b in benchmarks(t)
     ]
 
@@ -105,7 +104,7 @@ def verdict_metrics(wildcards):
 
 def sensitivity_metrics(wildcards):
     return baseline_metrics() + [
-        f"results/eval/{name}/{m}/{t}/seed{s}/{b}/metrics.json"
+        eval_metrics_path(name, m, t, s, b)
         for _, _, name in sensitivity_runs(config)
         for m in MODELS for t in TASKS for s in claim_seeds(config, name) for b in benchmarks(t)
     ]

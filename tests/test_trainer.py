@@ -247,7 +247,7 @@ def test_training_forward_reproduces_sampler_logprobs(model_dir: Path) -> None:
                                eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
                                generator=torch.Generator().manual_seed(0), batch_size=64)
     batch = trainer_mod._make_batch(
-        [(prompts[c.prompt_index], c.token_ids, 1.0, (c.prompt_index, c.sample_index)) for c in comps],
+        [(prompts[c.prompt_index], c.token_ids, 1.0) for c in comps],
         tok.pad_token_id,
     )
     with torch.no_grad():

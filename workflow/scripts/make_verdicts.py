@@ -1,7 +1,5 @@
 """results/verdicts.csv and a one-page summary in words above the table (results/verdicts.md)."""
-from pathlib import Path
-
-from alignrl.reporting import to_markdown, write_table
+from alignrl.reporting import write_table
 from alignrl.runtime import log_to
 from alignrl.verdicts import build_verdicts, summary_markdown
 from alignrl.workflow_paths import sources_from_metrics
@@ -13,7 +11,6 @@ with log_to(snakemake.log[0]):
     claims = [s for s in sources if s.claim != "base"]
     df = build_verdicts(base, claims, ev["ks"], snakemake.params.alignment, ev["bootstrap"],
                         snakemake.params.verdict, snakemake.params.expectations)
-    write_table(df, snakemake.output.csv, snakemake.output.md, "Verdicts")
     summary = summary_markdown(df, snakemake.params.verdict, snakemake.params.alignment)
-    Path(snakemake.output.md).write_text(summary + "\n" + to_markdown(df, "All verdicts"))
+    write_table(df, snakemake.output.csv, snakemake.output.md, "All verdicts", preamble=summary + "\n")
     print(df.drop(columns=["metrics_files"]).to_string())
