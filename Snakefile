@@ -25,6 +25,7 @@ include: "rules/baseline.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/beyond.smk"
 
 
 rule all:

@@ -200,12 +200,112 @@ def _add_sensitivity_claims(config: dict) -> None:
         config["claims"][name] = derived
 
 
+# --- models the config derives from its table models: the alignment dial and the contaminated control ---
+def dial_model_name(model: str, task: str, level: float) -> str:
+    return f"{model}-{task}{level:g}"
+
+
+def dial_levels(config: dict) -> list[tuple[float, str]]:
+    """(corpus fraction, model name) per dial level, in increasing fraction; a level equal to the dial
+    model's own fraction is that model itself, so its runs are shared with the tables."""
+    dial = config["dial"]
+    if not dial["levels"]:
+        return []
+    own = config["models"][dial["model"]]["corpus"]["task_fractions"].get(dial["task"], 0.0)
+    return [
+        (float(level), dial["model"] if math.isclose(level, own, abs_tol=1e-12)
+         else dial_model_name(dial["model"], dial["task"], level))
+        for level in sorted(dial["levels"])
+    ]
+
+
+def control_model_name(config: dict) -> str:
+    return f"{config['contamination']['control']['model']}-contaminated"
+
+
+def derived_models(config: dict) -> dict[str, dict]:
+    """Model configs that are not table rows: one per dial level (only the dialled task fraction
+    differs from the dial model) and the contaminated control (its corpus also holds every evaluation
+    problem, `contaminate.copies` times)."""
+    derived: dict[str, dict] = {}
+    for level, name in dial_levels(config):
+        if name in config["models"]:
+            continue
+        model = copy.deepcopy(config["models"][config["dial"]["model"]])
+        model["corpus"]["task_fractions"][config["dial"]["task"]] = level
+        model["description"] = f"alignment dial: {config['dial']['model']} with {config['dial']['task']} fraction {level:g}"
+        derived[name] = model
+    control = config["contamination"]["control"]
+    if config["contamination"]["models"] and control["enabled"]:
+        model = copy.deepcopy(config["models"][control["model"]])
+        model["description"] = f"contaminated control: {control['model']} plus every test problem x {control['copies']}"
+        model["contaminate"] = {"copies": control["copies"]}
+        derived[control_model_name(config)] = model
+    return derived
+
+
+def all_models(config: dict) -> dict[str, dict]:
+    return {**config["models"], **derived_models(config)}
+
+
+def contamination_models(config: dict) -> list[str]:
+    models = list(config["contamination"]["models"])
+    if models and config["contamination"]["control"]["enabled"]:
+        models.append(control_model_name(config))
+    return models
+
+
+def _check_beyond(config: dict) -> None:
+    """Cross references of the dial, large-k and contamination sections."""
+    dial = config["dial"]
+    if dial["levels"]:
+        if dial["model"] not in config["models"]:
+            raise ConfigError(f"config key 'dial.model': unknown model '{dial['model']}'; known: {sorted(config['models'])}")
+        if dial["task"] not in config["tasks"]:
+            raise ConfigError(f"config key 'dial.task': unknown task '{dial['task']}'; known: {sorted(config['tasks'])}")
+        if len(dial["levels"]) < 2:
+            raise ConfigError("config key 'dial.levels': a dial needs at least 2 levels")
+        corpus = config["models"][dial["model"]]["corpus"]
+        others = sum(f for t, f in corpus["task_fractions"].items() if t != dial["task"]) + corpus["subskill_fraction"]
+        if max(dial["levels"]) + others > 1.0 + 1e-9:
+            raise ConfigError(
+                f"config key 'dial.levels': level {max(dial['levels']):g} plus the other fractions of model "
+                f"'{dial['model']}' ({others:.3f}) exceeds 1"
+            )
+        clash = set(derived_models(config)) & set(config["models"])
+        if clash:
+            raise ConfigError(f"config key 'models': names {sorted(clash)} are reserved for dial levels")
+    for key, claims in (("dial.claims", dial["claims"]), ("large_k.claims", config["large_k"]["claims"])):
+        for claim in claims:
+            if claim not in config["claims"]:
+                raise ConfigError(f"config key '{key}': unknown claim '{claim}'; known: {sorted(config['claims'])}")
+    large = config["large_k"]
+    for k in large["ks"]:
+        if k > large["n"]:
+            raise ConfigError(f"config key 'large_k.ks': k = {k} is larger than large_k.n = {large['n']}")
+    probe = config["contamination"]
+    for name in probe["models"]:
+        if name not in config["models"]:
+            raise ConfigError(
+                f"config key 'contamination.models': unknown model '{name}'; known: {sorted(config['models'])}"
+            )
+    if probe["models"] and probe["control"]["enabled"]:
+        if probe["control"]["model"] not in config["models"]:
+            raise ConfigError(
+                f"config key 'contamination.control.model': unknown model '{probe['control']['model']}'; "
+                f"known: {sorted(config['models'])}"
+            )
+        if control_model_name(config) in config["models"]:
+            raise ConfigError(f"config key 'models': the name '{control_model_name(config)}' is reserved for the control")
+
+
 def finalize_config(config: dict) -> dict:
     """Validate, fill defaults in place, add the sweep's claims and check cross references."""
     schema = load_schema()
     validate_against_schema(config, schema)
     _fill_defaults(config, schema)
     check_cross_references(config)
+    _check_beyond(config)
     _add_sensitivity_claims(config)
     return config
 

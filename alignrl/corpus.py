@@ -28,6 +28,7 @@ from alignrl.tokenizer import IM_END, render_chat_prompt
 __all__ = ["Document", "build_documents", "build_corpus", "task_document", "other_text", "corpus_stats"]
 
 TASK_PREFIX = "task:"
+CONTAMINATION_PREFIX = "contamination:"
 SUBSKILL = "subskill"
 OTHER = "other"
 
@@ -128,10 +129,13 @@ def build_documents(
     exclude_questions: Iterable[str] = (),
     subskill_tasks: Iterable[str] | None = None,
     subskill_lines: tuple[int, int] = (2, 4),
+    extra_documents: Iterable[Document] = (),
 ) -> list[Document]:
     """The shuffled corpus with each document's kind; deterministic for the arguments.
 
-    `subskill_tasks` defaults to every registered task. Each kind draws from its own random stream,
+    `extra_documents` join the mixture before the shuffle (the contaminated control's copies of the
+    test problems); with none, the corpus is exactly the mixture. `subskill_tasks` defaults to every
+    registered task. Each kind draws from its own random stream,
     so e.g. the task examples do not change when only the other-text share changes the shuffle.
     """
     _validate(task_fractions, subskill_fraction, num_documents)
@@ -174,6 +178,7 @@ def build_documents(
                 docs.append(Document(kind, "\n".join(lines)))
         else:
             docs.extend(Document(kind, other_text(rng)) for _ in range(n))
+    docs.extend(extra_documents)
     random.Random(f"{seed}/corpus/shuffle").shuffle(docs)
     return docs
 

@@ -20,14 +20,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerFast
 
-from alignrl.corpus import build_documents, corpus_stats
+from alignrl.corpus import CONTAMINATION_PREFIX, Document, build_documents, corpus_stats, task_document
 from alignrl.modeling import build_model, count_parameters
 from alignrl.runtime import set_threads
 from alignrl.tokenizer import build_tokenizer, save_tokenizer
@@ -158,6 +158,8 @@ def pretrain(
     log_every: int = 50,
     callback: Callable[[int, PreTrainedModel], None] | None = None,
     provenance_args: Mapping[str, Any] | None = None,
+    contaminate_with: Sequence[tuple[str, str, str, str]] = (),
+    contaminate_copies: int = 0,
 ) -> dict:
     """Build corpus, tokenizer and model, pretrain, save; returns the summary (also in pretrain_info.json).
 
@@ -166,6 +168,8 @@ def pretrain(
     packing ("stream" | "pad"), grad_clip, min_lr_ratio (see `DEFAULT_TRAIN`).
     `callback(step, model)`, if given, runs after every optimizer step (diagnostics such as pass@k
     along training); it must leave the model in train mode and not touch the RNG it does not own.
+    `contaminate_with`: (task, question, solution, answer) of evaluation problems that a deliberately
+    contaminated control adds to its corpus, each `contaminate_copies` times, as worked task documents.
     `provenance_args`: keyword arguments of `alignrl.provenance.provenance` (rule, wildcards, inputs,
     config_subtree, seeds); the record goes into pretrain_info.json as "provenance".
     """
@@ -186,6 +190,11 @@ def pretrain(
         seed=int(corpus_cfg.get("seed", 0)),
         template=template,
         exclude_questions=excluded,
+        extra_documents=[
+            Document(CONTAMINATION_PREFIX + task, task_document(question, solution, answer, template))
+            for task, question, solution, answer in contaminate_with
+            for _ in range(int(contaminate_copies))
+        ],
     )
     texts = [d.text for d in docs]
     tokenizer = build_tokenizer(texts, spacing=cfg["spacing"])

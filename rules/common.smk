@@ -1,13 +1,23 @@
 # Config helpers, wildcard constraints and target lists. Rules stay thin; logic lives in `alignrl`.
 import re
 
-from alignrl.config import claim_seeds, finalize_config, sensitivity_runs, training_settings
+from alignrl.config import (
+    all_models,
+    claim_seeds,
+    contamination_models,
+    control_model_name,
+    dial_levels,
+    finalize_config,
+    sensitivity_runs,
+    training_settings,
+)
 from alignrl.workflow_paths import baseline_metrics_path, eval_metrics_path
 
 finalize_config(config)
 
 TASKS = sorted(config["tasks"])
-MODELS = sorted(config["models"])
+MODELS = sorted(config["models"])  # the tables' models
+ALL_MODELS = sorted(all_models(config))  # plus the dial's levels and the contaminated control
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
 
@@ -17,7 +27,7 @@ def one_of(names):
 
 wildcard_constraints:
     task=one_of(TASKS),
-    model=one_of(MODELS),
+    model=one_of(ALL_MODELS),
     claim=one_of(CLAIMS),
     seed=r"\d+",
     bench=r"[A-Za-z0-9_\-]+",
@@ -42,7 +52,18 @@ def task_generator(wildcards):
 
 
 def model_config(wildcards):
-    return config["models"][wildcards.model]
+    return all_models(config)[wildcards.model]
+
+
+def contamination_inputs(wildcards):
+    """The evaluation splits a contaminated control puts into its corpus (none for any other model)."""
+    if "contaminate" not in model_config(wildcards):
+        return []
+    return [f"data/{t}/{b}.parquet" for t in TASKS for b in benchmarks(t)]
+
+
+def contamination_tasks(wildcards):
+    return [t for t in TASKS for b in benchmarks(t)] if "contaminate" in model_config(wildcards) else []
 
 
 def claim_settings(wildcards):
@@ -116,6 +137,50 @@ def figure1_tables(wildcards):
     return [f"results/{t}.csv" for t in CLAIM_TABLES if wanted & set(config["tables"][t]["claims"])]
 
 
+def dial_level_of_model(wildcards):
+    return {name: level for level, name in dial_levels(config)}
+
+
+def dial_metrics(wildcards):
+    task = config["dial"]["task"]
+    models = [name for _, name in dial_levels(config)]
+    return [baseline_metrics_path(m, task, b) for m in models for b in benchmarks(task)] + [
+        eval_metrics_path(c, m, task, s, b)
+        for c in config["dial"]["claims"] for m in models for s in claim_seeds(config, c) for b in benchmarks(task)
+    ]
+
+
+def large_k_evaluation():
+    """The evaluation settings with large_k's n, ks, seed and (where set) temperature, top_p, problems."""
+    large = config["large_k"]
+    ev = dict(config["evaluation"], n=large["n"], ks=large["ks"], seed=large["seed"], problems=large["problems"])
+    for key in ("temperature", "top_p"):
+        if large[key] is not None:
+            ev[key] = large[key]
+    return ev
+
+
+def large_k_metrics(wildcards):
+    base = [f"results/large_k/{baseline_metrics_path(m, t, b)[len('results/'):]}"
+            for m in MODELS for t in TASKS for b in benchmarks(t)]
+    return base + [
+        f"results/large_k/{eval_metrics_path(c, m, t, s, b)[len('results/'):]}"
+        for c in config["large_k"]["claims"] for m in MODELS for t in TASKS
+        for s in claim_seeds(config, c) for b in benchmarks(t)
+    ]
+
+
+def is_contaminated_control(wildcards):
+    return "contaminate" in model_config(wildcards)
+
+
+def contamination_summaries(wildcards):
+    return [
+        f"results/contamination/{m}/{t}/{b}/summary.json"
+        for m in contamination_models(config) for t in TASKS for b in benchmarks(t)
+    ]
+
+
 def all_targets():
     targets = ["results/table1.csv", "results/figures/passk_curves.png"]
     targets += [f"results/{t}.csv" for t in CLAIM_TABLES]
@@ -126,4 +191,10 @@ def all_targets():
     if config["tables"]:
         targets.append("results/verdicts.csv")
     targets.append("results/config_used.yaml")
+    if config["dial"]["levels"] and config["dial"]["claims"]:
+        targets += ["results/dial.csv", "results/figures/dial.png"]
+    if config["large_k"]["claims"]:
+        targets += ["results/passk_large.csv", "results/figures/passk_large.png"]
+    if contamination_models(config):
+        targets.append("results/contamination.csv")
     return targets

@@ -1,11 +1,13 @@
 rule pretrain_model:
     input:
         heldout=heldout_data,
+        contaminate=contamination_inputs,
     output:
         directory("models/{model}"),
     params:
         model=model_config,
         template=prompt_template,
+        contaminate_tasks=contamination_tasks,
     threads: config["threads"]["pretrain"]
     conda:
         "../envs/cpu.yaml"

@@ -12,6 +12,8 @@ with log_to(snakemake.log[0]):
     started = dt.datetime.now(dt.timezone.utc).isoformat()
     ev = snakemake.params.evaluation
     rows = read_rows(snakemake.input.data)
+    if ev.get("problems") is not None:  # the large-k curves may use the first N problems only
+        rows = rows[: ev["problems"]]
     samples, metrics = evaluate(
         snakemake.input.model,
         rows,

@@ -7,6 +7,12 @@ with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
     cfg = snakemake.params.model
     heldout = {row["extra_info"]["question"] for path in snakemake.input.heldout for row in read_rows(path)}
+    # Only the contaminated control has these inputs: every evaluation problem, worked, into its corpus.
+    contaminate_with = [
+        (task, row["extra_info"]["question"], row["extra_info"]["solution"], str(row["reward_model"]["ground_truth"]))
+        for task, path in zip(snakemake.params.contaminate_tasks, snakemake.input.contaminate)
+        for row in read_rows(path)
+    ]
     summary = pretrain(
         out_dir=snakemake.output[0],
         arch=cfg["arch"],
@@ -16,10 +22,12 @@ with log_to(snakemake.log[0]):
         template=snakemake.params.template,
         exclude_questions=heldout,
         threads=snakemake.threads,
+        contaminate_with=contaminate_with,
+        contaminate_copies=cfg.get("contaminate", {}).get("copies", 0),
         provenance_args={
             "rule": snakemake.rule,
             "wildcards": dict(snakemake.wildcards),
-            "inputs": {"heldout": list(snakemake.input.heldout)},
+            "inputs": {"heldout": list(snakemake.input.heldout), "contaminate": list(snakemake.input.contaminate)},
             "config_subtree": {"model": cfg, "template": snakemake.params.template},
             "seeds": {"corpus": cfg["corpus"]["seed"], "pretrain": cfg["pretrain"]["seed"]},
         },

@@ -1,0 +1,36 @@
+"""Probe one model on one task: greedy completion of question prefixes, test against never-seen problems."""
+import datetime as dt
+from pathlib import Path
+
+from alignrl.contamination import REFERENCE, TEST, probe, summarize_probe
+from alignrl.data import read_rows
+from alignrl.provenance import provenance
+from alignrl.runtime import log_to, set_threads, write_json_atomic
+
+with log_to(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    started = dt.datetime.now(dt.timezone.utc).isoformat()
+    cfg = snakemake.params.probe
+    test = read_rows(snakemake.input.test)
+    if cfg["problems"] is not None:
+        test = test[: cfg["problems"]]
+    problems = [(r["extra_info"]["uid"], TEST, r["extra_info"]["question"]) for r in test]
+    problems += [(r["extra_info"]["uid"], REFERENCE, r["extra_info"]["question"]) for r in read_rows(snakemake.input.reference)]
+    frame = probe(snakemake.input.model, problems, template=snakemake.params.template,
+                  prefix_fraction=cfg["prefix_fraction"], threads=snakemake.threads)
+    boot = snakemake.params.bootstrap
+    summary = summarize_probe(frame, min_gap=cfg["min_gap"], n_boot=boot["n_boot"], alpha=boot["alpha"], seed=boot["seed"])
+    summary.update({"model": snakemake.wildcards.model, "task": snakemake.wildcards.task,
+                    "bench": snakemake.wildcards.bench, "known_contaminated": bool(snakemake.params.contaminated),
+                    "prefix_fraction": cfg["prefix_fraction"], "min_gap": cfg["min_gap"]})
+    Path(snakemake.output.probe).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(snakemake.output.probe, index=False)
+    summary["provenance"] = provenance(
+        rule=snakemake.rule, wildcards=dict(snakemake.wildcards),
+        inputs={"model": snakemake.input.model, "test": snakemake.input.test, "reference": snakemake.input.reference},
+        config_subtree={"contamination": cfg, "template": snakemake.params.template},
+        seeds={"bootstrap": boot["seed"]}, started_at=started,
+        finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+    )
+    write_json_atomic(summary, snakemake.output.summary)
+    print({k: v for k, v in summary.items() if k != "provenance"})

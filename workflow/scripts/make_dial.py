@@ -1,0 +1,16 @@
+"""results/dial.csv: each dial claim's gain over its level's base model, against that model's alignment."""
+from alignrl.dial import build_dial_table, dial_markdown
+from alignrl.reporting import write_table
+from alignrl.runtime import log_to
+from alignrl.workflow_paths import sources_from_metrics
+
+with log_to(snakemake.log[0]):
+    ev = snakemake.params.evaluation
+    sources = sources_from_metrics(snakemake.input)
+    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
+    claims = [s for s in sources if s.claim != "base"]
+    df = build_dial_table(base, claims, snakemake.params.levels, ev["ks"], snakemake.params.alignment,
+                          ev["bootstrap"], snakemake.params.verdict)
+    summary = dial_markdown(df, snakemake.params.alignment, snakemake.params.verdict)
+    write_table(df, snakemake.output.csv, snakemake.output.md, "The alignment dial", preamble=summary + "\n")
+    print(summary)

@@ -1,0 +1,15 @@
+"""pass@k curves up to large k for base and trained models, and where the base model catches up."""
+from alignrl.large_k import build_curves, crossings, plot_curves
+from alignrl.runtime import log_to
+from alignrl.workflow_paths import sources_from_metrics
+
+with log_to(snakemake.log[0]):
+    ev = snakemake.params.evaluation
+    sources = sources_from_metrics(snakemake.input)
+    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
+    curves = build_curves(base, [s for s in sources if s.claim != "base"], ev["ks"], ev["bootstrap"])
+    crossing = crossings(curves)
+    curves.to_csv(snakemake.output.csv, index=False)
+    crossing.to_csv(snakemake.output.crossings, index=False)
+    plot_curves(curves, crossing, snakemake.output.png)
+    print(crossing.to_string())

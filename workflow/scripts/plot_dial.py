@@ -1,0 +1,8 @@
+"""Figure: each dial claim's gain over base against base pass@k."""
+import pandas as pd
+
+from alignrl.dial import plot_dial
+from alignrl.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    plot_dial(pd.read_csv(snakemake.input[0]), snakemake.params.alignment, snakemake.params.verdict, snakemake.output[0])
