@@ -272,7 +272,7 @@ def _check_beyond(config: dict) -> None:
                 f"config key 'dial.levels': level {max(dial['levels']):g} plus the other fractions of model "
                 f"'{dial['model']}' ({others:.3f}) exceeds 1"
             )
-        clash = set(derived_models(config)) & set(config["models"])
+        clash = {name for _, name in dial_levels(config) if name != dial["model"]} & set(config["models"])
         if clash:
             raise ConfigError(f"config key 'models': names {sorted(clash)} are reserved for dial levels")
     for key, claims in (("dial.claims", dial["claims"]), ("large_k.claims", config["large_k"]["claims"])):

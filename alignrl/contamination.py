@@ -112,7 +112,7 @@ def probe(
         context = chat[:at] + prefix
         ids = [int(i) for i in tokenizer(context, add_special_tokens=False)["input_ids"]]
         prompts.append(ids)
-        parts.append((prefix, remainder, tokenizer.decode(ids)))
+        parts.append((prefix, remainder, tokenizer.decode(ids, skip_special_tokens=True)))
         budget = max(budget, len(tokenizer(" " + remainder, add_special_tokens=False)["input_ids"]) + 2)
     limit = int(getattr(model.config, "max_position_embeddings", 10**9))
     budget = max(1, min(budget, limit - max(len(p) for p in prompts)))
@@ -125,9 +125,11 @@ def probe(
         problems, parts, completions, prompts
     ):
         # Decode prompt and completion together: with implicit spacing, a completion decoded alone
-        # would lose the space at the boundary.
-        full = tokenizer.decode(ids + list(comp.token_ids), skip_special_tokens=False)
-        text = full[len(context_text):] if full.startswith(context_text) else tokenizer.decode(list(comp.token_ids))
+        # would lose the space at the boundary. Special tokens (the chat markers, eos) are not words.
+        full = tokenizer.decode(ids + list(comp.token_ids), skip_special_tokens=True)
+        if not full.startswith(context_text):
+            raise ValueError(f"problem {problem_id}: decoding the prompt with its completion changed the prompt")
+        text = full[len(context_text):]
         expected = remainder.split()
         got = text.split()[: len(expected)]
         rows.append({

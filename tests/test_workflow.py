@@ -100,6 +100,7 @@ def test_smoke_workflow_end_to_end(tmp_path):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
     _check_verdicts_and_config(tmp_path)
+    _check_beyond_the_paper(tmp_path)
     _check_explain(tmp_path)
     _check_audit(tmp_path)
     _check_report(tmp_path)
@@ -120,6 +121,33 @@ def _check_verdicts_and_config(root: Path) -> None:
     used = yaml.safe_load((root / "results/config_used.yaml").read_text())
     assert {"ground_truth", "random", "nsr", "ground_truth__lr0.0003"} <= set(used["claims"])
     assert used["claims"]["ground_truth"]["expectation"] == "holds_everywhere"
+
+
+def _check_beyond_the_paper(root: Path) -> None:
+    dial = pd.read_csv(root / "results/dial.csv")
+    assert sorted(set(zip(dial.level, dial.model))) == [(0.0, "A-math0"), (0.5, "A")]
+    assert sorted(set(dial.claim)) == ["ground_truth", "random"] and len(dial) == 4
+    assert set(dial.verdict) <= {"holds", "fails", "inconclusive"}
+    # the dial's level 0.5 is model A itself: its runs are the tables' runs, not copies
+    assert dial[dial.model == "A"].metrics_files.str.startswith("results/eval/").all()
+    pretrain = json.loads((root / "models/A-math0/pretrain_info.json").read_text())
+    assert pretrain["corpus_cfg"]["task_fractions"]["math"] == 0.0
+    assert (root / "results/figures/dial.png").stat().st_size > 1000
+
+    curves = pd.read_csv(root / "results/passk_large.csv")
+    assert sorted(set(curves.k)) == [1, 2, 4, 8] and set(curves.claim) == {"base", "ground_truth"}
+    assert (curves.n_problems == 6).all()
+    crossings = pd.read_csv(root / "results/passk_large_crossings.csv")
+    assert len(crossings) == 4
+    assert (root / "results/figures/passk_large.png").stat().st_size > 1000
+
+    probe = pd.read_csv(root / "results/contamination.csv")
+    assert sorted(set(probe.model)) == ["A", "A-contaminated", "B"] and len(probe) == 6
+    assert probe.set_index("model").loc["A-contaminated", "known_contaminated"].all()
+    assert not probe.set_index("model").loc[["A", "B"], "known_contaminated"].any()
+    control = json.loads((root / "models/A-contaminated/pretrain_info.json").read_text())
+    assert control["corpus"]["documents_per_kind"]["contamination:math"] == 12 * 4  # every test problem x 4
+    assert "contamination:math" not in json.loads((root / "models/A/pretrain_info.json").read_text())["corpus"]["documents_per_kind"]
 
 
 def _explain(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -224,6 +252,7 @@ def _kill_test_config(tmp_path: Path) -> Path:
     cfg["tables"] = {"table2": {"title": "kill test", "claims": ["ground_truth"]}}
     cfg["figure1"] = {}
     cfg["sensitivity"] = {"lrs": [], "claims": [], "seeds": [0]}
+    cfg["dial"], cfg["large_k"], cfg["contamination"] = {}, {}, {}
     cfg["training"].update(steps=10, save_every=2, val_every=5)
     # a test split large enough that the evaluation job can be killed while it samples
     cfg["tasks"]["math"]["split_sizes"]["test"] = 400

@@ -11,7 +11,9 @@ with log_to(snakemake.log[0]):
         summary.pop("provenance")
         summary["summary_file"] = path
         rows.append(summary)
-    front = ["model", "task", "bench", "known_contaminated", "flagged"]
+    front = ["model", "task", "bench", "known_contaminated", "flagged", "test_problems", "reference_problems"]
+    for metric in ("rouge_l", "exact_match"):
+        front += [f"test_{metric}", f"reference_{metric}", f"gap_{metric}", f"gap_{metric}_ci_low", f"gap_{metric}_ci_high"]
     df = pd.DataFrame(rows)
     df = df[front + [c for c in df.columns if c not in front]]
     missed = df[df["known_contaminated"] & ~df["flagged"]]
