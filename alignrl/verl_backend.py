@@ -29,6 +29,8 @@ __all__ = [
     "check_claim",
     "compose_config",
     "merge_command",
+    "prompt_log_from_rollouts",
+    "run_claim",
     "train_command",
     "train_with_verl",
 ]
@@ -177,6 +179,8 @@ def build_overrides(
         ("trainer.project_name", "alignrl"),
         ("trainer.experiment_name", experiment),
         ("trainer.logger", ["console", "file"]),
+        # per-step generations (prompt, response, score): prompt_log.csv and the one-shot ranking read them
+        ("trainer.rollout_data_dir", str(Path(checkpoint_dir) / "rollouts")),
         ("trainer.n_gpus_per_node", int(verl_cfg["n_gpus_per_node"])),
         ("trainer.nnodes", int(verl_cfg["nnodes"])),
     ]
@@ -284,3 +288,86 @@ def train_with_verl(
             log.close()
     _train_log(out_dir / "verl_log.jsonl", out_dir / "train_log.csv")
     return {"final_step": step, "model_dir": str(target), "checkpoint": str(actor)}
+
+
+def prompt_log_from_rollouts(
+    rollout_dir: str | os.PathLike, rows: Sequence[Mapping[str, Any]], prompt_texts: Sequence[str], grader: Any
+) -> "pd.DataFrame":
+    """The native trainer's ``prompt_log.csv`` (step, uid, samples, correct, reward_mean) from verl's dumps.
+
+    verl writes ``{step}.jsonl`` with the decoded prompt, response and score of every rollout.
+    ``prompt_texts[i]`` is row ``i``'s prompt decoded the way verl decodes it, which maps a dump back to
+    its row. Correctness is recomputed with the ground-truth reward (format AND verified), whatever the
+    claim's training reward was.
+    """
+    import pandas as pd
+
+    from alignrl.rewards import RewardGroup, compute_rewards
+
+    by_prompt = {text.strip(): row for text, row in zip(prompt_texts, rows)}
+    records: dict[tuple[int, str], dict[str, Any]] = {}
+    files = sorted(Path(rollout_dir).glob("*.jsonl"), key=lambda p: int(p.stem))
+    if not files:
+        raise RuntimeError(f"{rollout_dir}: verl dumped no rollouts (trainer.rollout_data_dir)")
+    for path in files:
+        with open(path) as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                row = by_prompt.get(str(rec["input"]).strip())
+                if row is None:
+                    raise RuntimeError(f"{path}:{line_no}: prompt matches no training row")
+                truth = str(row["reward_model"]["ground_truth"])
+                correct = compute_rewards("ground_truth", RewardGroup([str(rec["output"])], truth, grader)).correct[0]
+                key = (int(rec["step"]), str(row["extra_info"]["uid"]))
+                agg = records.setdefault(key, {"samples": 0, "correct": 0, "reward_sum": 0.0})
+                agg["samples"] += 1
+                agg["correct"] += int(correct)
+                agg["reward_sum"] += float(rec["score"])
+    out = [
+        {"step": step, "uid": uid, "samples": a["samples"], "correct": a["correct"],
+         "reward_mean": a["reward_sum"] / a["samples"]}
+        for (step, uid), a in sorted(records.items())
+    ]
+    return pd.DataFrame(out, columns=["step", "uid", "samples", "correct", "reward_mean"])
+
+
+def run_claim(
+    *,
+    claim: str,
+    model_dir: str,
+    train_rows: Sequence[Mapping[str, Any]],
+    val_path: str,
+    settings: Mapping[str, Any],
+    verl_cfg: Mapping[str, Any],
+    generator: str,
+    seed: int,
+    out_dir: str | os.PathLike,
+    checkpoint_dir: str | os.PathLike,
+    experiment: str,
+    log_path: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """One training job of the workflow: data file, verl run, HF model, train and prompt logs."""
+    from alignrl.data import write_rows
+    from alignrl.tasks import get_task
+    from alignrl.tokenizer import load_tokenizer
+
+    out_dir, checkpoint_dir = Path(out_dir), Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    # the claim's own selection of training rows (pool, one-shot), in the file verl reads
+    train_path = write_rows([dict(r) for r in train_rows], checkpoint_dir / "train_rows.parquet")
+    overrides = build_overrides(
+        claim=claim, settings=settings, verl_cfg=verl_cfg, model_dir=model_dir, train_files=[str(train_path)],
+        val_files=[val_path], generator=generator, seed=seed, checkpoint_dir=str(checkpoint_dir), experiment=experiment,
+    )
+    summary = train_with_verl(overrides=overrides, out_dir=out_dir, checkpoint_dir=checkpoint_dir, log_path=log_path)
+    tokenizer = load_tokenizer(model_dir)
+    texts = []
+    for row in train_rows:
+        rendered = tokenizer.apply_chat_template([dict(m) for m in row["prompt"]], add_generation_prompt=True, tokenize=False)
+        texts.append(tokenizer.decode(tokenizer(rendered, add_special_tokens=False)["input_ids"], skip_special_tokens=True))
+    prompt_log = prompt_log_from_rollouts(checkpoint_dir / "rollouts", train_rows, texts, get_task(generator))
+    prompt_log.to_csv(out_dir / "prompt_log.csv", index=False)
+    summary["overrides"] = list(overrides)
+    return summary

@@ -8,7 +8,13 @@ rule baseline_passk:
     params:
         evaluation=config["evaluation"],
         generator=task_generator,
+        backend=config["backend"]["sampling"],
+        vllm=config["vllm"],
     threads: config["threads"]["evaluate"]
+    resources:
+        gpus=RESOURCES["evaluate"]["gpus"],
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
         "../envs/cpu.yaml"
     log:

@@ -7,7 +7,13 @@ from alignrl.workflow_paths import baseline_metrics_path, eval_metrics_path
 finalize_config(config)
 
 TASKS = sorted(config["tasks"])
+SYNTHETIC_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "synthetic")
+HUB_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "hub")
+HUB_SPLITS = sorted({"train", "val", *(b for t in HUB_TASKS for b in config["tasks"][t]["benchmarks"])})
 MODELS = sorted(config["models"])
+PRETRAIN_MODELS = sorted(m for m in MODELS if config["models"][m]["source"] == "pretrain")
+HUB_MODELS = sorted(m for m in MODELS if config["models"][m]["source"] == "hub")
+RESOURCES = config["resources"]  # portable: gpus, mem_mb, runtime; profiles map them to a scheduler
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
 

@@ -9,7 +9,13 @@ rule evaluate_run:
     params:
         evaluation=config["evaluation"],
         generator=task_generator,
+        backend=config["backend"]["sampling"],
+        vllm=config["vllm"],
     threads: config["threads"]["evaluate"]
+    resources:
+        gpus=RESOURCES["evaluate"]["gpus"],
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
         "../envs/cpu.yaml"
     log:

@@ -1,4 +1,6 @@
 rule pretrain_model:
+    wildcard_constraints:
+        model=one_of(PRETRAIN_MODELS),
     input:
         heldout=heldout_data,
     output:
@@ -7,6 +9,9 @@ rule pretrain_model:
         model=model_config,
         template=prompt_template,
     threads: config["threads"]["pretrain"]
+    resources:
+        mem_mb=RESOURCES["models"]["mem_mb"],
+        runtime=RESOURCES["models"]["runtime"],
     conda:
         "../envs/cpu.yaml"
     log:
@@ -15,3 +20,22 @@ rule pretrain_model:
         "results/benchmarks/pretrain/{model}.tsv"
     script:
         "../workflow/scripts/pretrain_model.py"
+
+
+# A base model named by a hub id (configs/paper.yaml): linked from local_path or downloaded, never trained here.
+rule fetch_model:
+    wildcard_constraints:
+        model=one_of(HUB_MODELS),
+    output:
+        directory("models/{model}"),
+    params:
+        model=model_config,
+    resources:
+        mem_mb=RESOURCES["models"]["mem_mb"],
+        runtime=RESOURCES["models"]["runtime"],
+    conda:
+        "../envs/cpu.yaml"
+    log:
+        "logs/models/{model}.log",
+    script:
+        "../workflow/scripts/fetch_model.py"

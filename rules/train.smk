@@ -14,7 +14,13 @@ rule train_claim:
         data=claim_data,
         generator=task_generator,
         checkpoints="results/checkpoints/{claim}/{model}/{task}/seed{seed}",
+        backend=config["backend"]["training"],
+        verl=config["verl"],
     threads: config["threads"]["train"]
+    resources:
+        gpus=RESOURCES["train"]["gpus"],
+        mem_mb=RESOURCES["train"]["mem_mb"],
+        runtime=RESOURCES["train"]["runtime"],
     conda:
         "../envs/cpu.yaml"
     log:
