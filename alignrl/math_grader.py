@@ -13,6 +13,7 @@ cannot stall training.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import threading
 from typing import Callable
@@ -49,6 +50,7 @@ class MathGrader:
         with self._lock:
             if self._pool is None:
                 self._pool = multiprocessing.get_context("spawn").Pool(processes=1)
+                atexit.register(self.close)  # a pool left to the interpreter's teardown errors noisily
             return self._pool
 
     def _kill_pool(self, pool) -> None:
