@@ -16,7 +16,7 @@ rule baseline_passk:
         mem_mb=RESOURCES["evaluate"]["mem_mb"],
         runtime=RESOURCES["evaluate"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        EVAL_ENV
     log:
         "logs/baseline/{model}/{task}/{bench}.log",
     benchmark:

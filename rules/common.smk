@@ -14,6 +14,9 @@ MODELS = sorted(config["models"])
 PRETRAIN_MODELS = sorted(m for m in MODELS if config["models"][m]["source"] == "pretrain")
 HUB_MODELS = sorted(m for m in MODELS if config["models"][m]["source"] == "hub")
 RESOURCES = config["resources"]  # portable: gpus, mem_mb, runtime; profiles map them to a scheduler
+# GPU backends run in the GPU environment (verl[vllm] pins its own torch); everything else in the CPU one.
+TRAIN_ENV = "../envs/gpu.yaml" if config["backend"]["training"] == "verl" else "../envs/cpu.yaml"
+EVAL_ENV = "../envs/gpu.yaml" if config["backend"]["sampling"] == "vllm" else "../envs/cpu.yaml"
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
 

@@ -17,7 +17,7 @@ rule evaluate_run:
         mem_mb=RESOURCES["evaluate"]["mem_mb"],
         runtime=RESOURCES["evaluate"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        EVAL_ENV
     log:
         "logs/eval/{claim}/{model}/{task}/seed{seed}/{bench}.log",
     benchmark:

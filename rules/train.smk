@@ -22,7 +22,7 @@ rule train_claim:
         mem_mb=RESOURCES["train"]["mem_mb"],
         runtime=RESOURCES["train"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        TRAIN_ENV
     log:
         "logs/train/{claim}/{model}/{task}/seed{seed}.log",
     benchmark:

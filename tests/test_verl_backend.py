@@ -244,3 +244,21 @@ def test_policy_loss_through_verl_registry_equals_ours_and_verls_vanilla():
     vanilla, vstats = get_policy_loss_fn("vanilla")(old, new, adv, mask, "token-mean", cfg)
     assert torch.allclose(ours, direct) and torch.allclose(ours, vanilla, atol=1e-6)
     assert stats["actor/pg_clipfrac"] == pytest.approx(vstats["actor/pg_clipfrac"], abs=1e-6)
+
+
+def test_verl_loads_our_plugin_through_its_entry_point_group():
+    """A fresh process that imports only verl (as a Ray worker does) sees our registrations."""
+    import subprocess
+    import sys
+
+    code = ("import verl\n"
+            "from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, POLICY_LOSS_REGISTRY\n"
+            "from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls\n"
+            "import sys\n"
+            "assert 'alignrl.verl_plugin' in sys.modules, 'entry point not loaded'\n"
+            "assert 'alignrl_majority_vote_grpo' in ADV_ESTIMATOR_REGISTRY and 'alignrl_dapo' in POLICY_LOSS_REGISTRY\n"
+            "print(get_reward_manager_cls('alignrl').__name__)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "VERL_USE_EXTERNAL_MODULES"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "AlignrlRewardManager" in out.stdout
