@@ -11,11 +11,11 @@ import verl  # noqa: F401  (deliberately not importorskip: CI must have it)
 from alignrl import objectives
 from alignrl.answer import format_response
 from alignrl.config import ConfigError, claim_seeds, load_config, training_settings
-from alignrl.rewards import REWARDS, RewardGroup, compute_rewards
+from alignrl.rewards import REWARDS, RewardGroup, compute_rewards, random_draw
 from alignrl.tasks import get_task
 from alignrl.verl_backend import build_overrides, check_claim, compose_config, compose_configs
 from alignrl.verl_plugin import estimator_name, group_advantages
-from alignrl.verl_reward import answer_code, compute_score
+from alignrl.verl_reward import answer_code, compute_score, stable_int
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,12 +157,14 @@ def test_rewards_run_through_verls_reward_manager(paper, reward):
     expected_correct = [True, True, False, False]
     assert [o["reward_extra_info"]["acc"] for o in out] == [float(c) for c in expected_correct]
     for i, (o, text) in enumerate(zip(out, TEXTS)):
-        group = RewardGroup([text], "1/2", grader, seed=3, mean_logprobs=[logprobs[i]],
-                            group_id=o["reward_extra_info"].get("group_id", 0))
-        if reward == "random":
-            assert o["reward_score"] in (0.0, 1.0) and (o["reward_score"] == 0.0 or i < 3)
+        if reward == "random":  # fmt x the coin keyed by (seed, problem, response)
+            coin = random_draw(3, stable_int("math-train-000001", text), 0)
+            assert o["reward_score"] == float(coin and i < 3)
         else:
+            group = RewardGroup([text], "1/2", grader, seed=3, mean_logprobs=[logprobs[i]])
             assert o["reward_score"] == pytest.approx(compute_rewards(reward, group).rewards[0], abs=1e-6)
+    if reward == "entropy":
+        assert [o["reward_score"] for o in out] == pytest.approx(logprobs)
 
 
 def test_random_reward_is_fair_and_stable():
@@ -262,3 +264,27 @@ def test_verl_loads_our_plugin_through_its_entry_point_group():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "AlignrlRewardManager" in out.stdout
+
+
+def test_prompt_log_from_verl_rollout_dumps(tmp_path):
+    import json
+
+    from alignrl.verl_backend import prompt_log_from_rollouts
+
+    rows = [{"reward_model": {"ground_truth": "1/2"}, "extra_info": {"uid": "a"}},
+            {"reward_model": {"ground_truth": "3"}, "extra_info": {"uid": "b"}}]
+    texts = ["user: half?\nassistant:", "user: three?\nassistant:"]
+    dump = [
+        {"input": texts[0], "output": TEXTS[0], "score": 1.0, "step": 1},
+        {"input": texts[0], "output": TEXTS[3], "score": 0.0, "step": 1},   # right answer, bad format: wrong
+        {"input": texts[1], "output": format_response("t", "3"), "score": 0.0, "step": 1},  # score is not correctness
+    ]
+    (tmp_path / "1.jsonl").write_text("\n".join(json.dumps(d) for d in dump))
+    log = prompt_log_from_rollouts(tmp_path, rows, texts, get_task("math_verify"))
+    assert log.to_dict("records") == [
+        {"step": 1, "uid": "a", "samples": 2, "correct": 1, "reward_mean": 0.5},
+        {"step": 1, "uid": "b", "samples": 1, "correct": 1, "reward_mean": 0.0},
+    ]
+    (tmp_path / "2.jsonl").write_text(json.dumps({"input": "unknown prompt", "output": "x", "score": 0, "step": 2}))
+    with pytest.raises(RuntimeError, match="2.jsonl:1: prompt matches no training row"):
+        prompt_log_from_rollouts(tmp_path, rows, texts, get_task("math_verify"))
