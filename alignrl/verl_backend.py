@@ -29,6 +29,7 @@ __all__ = [
     "check_claim",
     "compose_config",
     "compose_configs",
+    "complete_hf_dir",
     "merge_command",
     "prompt_log_from_rollouts",
     "run_claim",
@@ -343,6 +344,24 @@ def prompt_log_from_rollouts(
     return pd.DataFrame(out, columns=["step", "uid", "samples", "correct", "reward_mean"])
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "generation_config.json")
+
+
+def complete_hf_dir(base_model: str | os.PathLike, merged: str | os.PathLike) -> list[str]:
+    """Copy the base model's tokenizer files the merged checkpoint lacks, so evaluation renders the very same
+    prompts (the merger writes weights and config; whether it writes the tokenizer depends on the checkpoint)."""
+    copied = []
+    for name in TOKENIZER_FILES:
+        src, dst = Path(base_model) / name, Path(merged) / name
+        if src.is_file() and not dst.exists():
+            shutil.copy2(src, dst)
+            copied.append(name)
+    if not (Path(merged) / "config.json").is_file():
+        raise RuntimeError(f"{merged}: the merged checkpoint has no config.json")
+    return copied
+
+
 def run_claim(
     *,
     claim: str,
@@ -372,6 +391,7 @@ def run_claim(
         val_files=[val_path], generator=generator, seed=seed, checkpoint_dir=str(checkpoint_dir), experiment=experiment,
     )
     summary = train_with_verl(overrides=overrides, out_dir=out_dir, checkpoint_dir=checkpoint_dir, log_path=log_path)
+    summary["tokenizer_files_from_base"] = complete_hf_dir(model_dir, summary["model_dir"])
     tokenizer = load_tokenizer(model_dir)
     texts = []
     for row in train_rows:

@@ -288,3 +288,21 @@ def test_prompt_log_from_verl_rollout_dumps(tmp_path):
     (tmp_path / "2.jsonl").write_text(json.dumps({"input": "unknown prompt", "output": "x", "score": 0, "step": 2}))
     with pytest.raises(RuntimeError, match="2.jsonl:1: prompt matches no training row"):
         prompt_log_from_rollouts(tmp_path, rows, texts, get_task("math_verify"))
+
+
+def test_merged_checkpoint_gets_the_base_tokenizer(tmp_path):
+    from alignrl.verl_backend import complete_hf_dir
+
+    base, merged = tmp_path / "base", tmp_path / "merged"
+    base.mkdir()
+    merged.mkdir()
+    (base / "tokenizer.json").write_text("{base}")
+    (base / "tokenizer_config.json").write_text("{cfg}")
+    (merged / "tokenizer_config.json").write_text("{merged}")  # the merger's own copy wins
+    (merged / "config.json").write_text("{}")
+    assert complete_hf_dir(base, merged) == ["tokenizer.json"]
+    assert (merged / "tokenizer.json").read_text() == "{base}"
+    assert (merged / "tokenizer_config.json").read_text() == "{merged}"
+    (merged / "config.json").unlink()
+    with pytest.raises(RuntimeError, match="no config.json"):
+        complete_hf_dir(base, merged)
