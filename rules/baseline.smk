@@ -9,7 +9,7 @@ rule baseline_passk:
         evaluation=config["evaluation"],
         generator=task_generator,
         backend=config["backend"]["sampling"],
-        vllm=config["vllm"],
+        vllm=VLLM_SETTINGS,
     threads: config["threads"]["evaluate"]
     resources:
         gpus=RESOURCES["evaluate"]["gpus"],

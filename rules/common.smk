@@ -17,6 +17,9 @@ RESOURCES = config["resources"]  # portable: gpus, mem_mb, runtime; profiles map
 # GPU backends run in the GPU environment (verl[vllm] pins its own torch); everything else in the CPU one.
 TRAIN_ENV = "../envs/gpu.yaml" if config["backend"]["training"] == "verl" else "../envs/cpu.yaml"
 EVAL_ENV = "../envs/gpu.yaml" if config["backend"]["sampling"] == "vllm" else "../envs/cpu.yaml"
+# Backend settings reach a job only when its backend uses them, so editing them never reruns native jobs.
+VERL_SETTINGS = config["verl"] if config["backend"]["training"] == "verl" else {}
+VLLM_SETTINGS = config["vllm"] if config["backend"]["sampling"] == "vllm" else {}
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
 

@@ -10,7 +10,7 @@ rule evaluate_run:
         evaluation=config["evaluation"],
         generator=task_generator,
         backend=config["backend"]["sampling"],
-        vllm=config["vllm"],
+        vllm=VLLM_SETTINGS,
     threads: config["threads"]["evaluate"]
     resources:
         gpus=RESOURCES["evaluate"]["gpus"],

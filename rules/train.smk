@@ -15,7 +15,7 @@ rule train_claim:
         generator=task_generator,
         checkpoints="results/checkpoints/{claim}/{model}/{task}/seed{seed}",
         backend=config["backend"]["training"],
-        verl=config["verl"],
+        verl=VERL_SETTINGS,
     threads: config["threads"]["train"]
     resources:
         gpus=RESOURCES["train"]["gpus"],
