@@ -22,8 +22,10 @@ One training step
 
    If no group is kept the update is skipped (logged), but the step still counts (data order, RNG
    streams and LR schedule advance as usual).
-4. Old log-probs are RECOMPUTED with a no-grad forward of the training model in eval mode, on exactly
-   the padded mini-batch tensors the update will use. The sampler's own log-probs agree only to ~1e-5
+4. Old log-probs are RECOMPUTED with a forward of the training model on exactly the padded mini-batch
+   tensors the update will use (no-grad, eval mode, before the first update; for the first mini-batch,
+   whose update comes before the policy moves, the detached log-probs of its own training forward, which
+   are bit-identical). The sampler's own log-probs agree only to ~1e-5
    (KV-cache vs full-sequence numerics); recomputing makes the ratio of the first update exactly 1, so
    every clipped token is clipped because the policy moved, not because of round-off. As in verl the
    ratio is of the full (not top-p truncated) distribution; the paper's rollouts use top-p 1.
@@ -653,9 +655,14 @@ class _Trainer:
 
     @torch.no_grad()
     def _old_logp(self, minibatches: list[_Batch]) -> None:
-        """Fill ``old_logp`` of each mini-batch with the pre-update policy's log-probs."""
+        """Fill ``old_logp`` of each mini-batch but the first with the pre-update policy's log-probs.
+
+        The first mini-batch is updated before the policy changes, so its old log-probs are the detached
+        log-probs of its own first training forward (:meth:`_update`): the same numbers, bit for bit, as a
+        separate no-grad forward (dropout is 0; ``tests/test_trainer.py``), one forward fewer per step.
+        """
         self.model.eval()
-        for mb in minibatches:
+        for mb in minibatches[1:]:
             mb.old_logp = _token_logp(_response_logits(self.model, mb, self.cfg.temperature), mb.targets)
 
     def _update(self, minibatches: list[_Batch]) -> dict[str, list[float]]:
@@ -666,6 +673,8 @@ class _Trainer:
             for mb in minibatches:
                 logits = _response_logits(self.model, mb, cfg.temperature)
                 logp = _token_logp(logits, mb.targets)
+                if mb.old_logp is None:  # the first mini-batch, before any update of this step
+                    mb.old_logp = logp.detach()
                 loss, stats = policy_loss(
                     logp, mb.old_logp, mb.advantages, mb.mask,
                     clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,

@@ -257,6 +257,27 @@ def test_training_forward_reproduces_sampler_logprobs(model_dir: Path) -> None:
         assert torch.allclose(got, torch.tensor(c.logprobs), atol=1e-4)
 
 
+def test_first_minibatch_old_logp_from_its_training_forward_is_exact(model_dir: Path) -> None:
+    """The first mini-batch's old log-probs come from its own training forward: bit-identical to a
+    separate no-grad eval forward, so its first ratio is exactly 1 and nothing is clipped."""
+    tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompts = trainer_mod._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 2)])
+    prompts[1] = prompts[1][3:]
+    comps = trainer_mod.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
+                               eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                               generator=torch.Generator().manual_seed(1), batch_size=64)
+    seqs = [(prompts[c.prompt_index], c.token_ids, 1.0 if c.sample_index % 2 else -1.0) for c in comps]
+    with torch.no_grad():
+        model.eval()
+        ref = trainer_mod._make_batch(seqs, tok.pad_token_id)
+        expected = trainer_mod._token_logp(trainer_mod._response_logits(model, ref, 1.0), ref.targets)
+    model.train()
+    batch = trainer_mod._make_batch(seqs, tok.pad_token_id)
+    logp = trainer_mod._token_logp(trainer_mod._response_logits(model, batch, 1.0), batch.targets)
+    assert torch.equal(logp.detach(), expected)
+
+
 def test_entropy_reward_and_entropy_loss_run(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     seen: list = []
     real = trainer_mod.compute_rewards
