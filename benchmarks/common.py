@@ -92,10 +92,16 @@ def emit(result: dict[str, Any]) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
-def run_child(module: str, args: list[str], *, python: str | None = None, timeout: float = 1800) -> dict[str, Any]:
-    """Run ``python -m module --child args``; return its result dict (raises with its output on failure)."""
+def run_child(module: str, args: list[str], *, python: str | None = None, timeout: float = 3600,
+              alignrl_from: Path | None = None) -> dict[str, Any]:
+    """Run ``python -m module --child args``; return its result dict (raises with its output on failure).
+
+    ``alignrl_from``: a directory whose ``alignrl`` package is imported instead of this tree's (an
+    exported older commit, for before/after comparisons of the same job).
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    paths = ([str(alignrl_from)] if alignrl_from else []) + [str(ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     # one intra-op thread, like every pipeline job (config.yaml threads), and no oversubscription
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
@@ -107,16 +113,19 @@ def run_child(module: str, args: list[str], *, python: str | None = None, timeou
     raise RuntimeError(f"{' '.join(cmd)} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
-def alternate(sides: dict[str, tuple[str, list[str]]], rounds: int, *, log=print) -> dict[str, list[dict]]:
-    """Run every side once per round, in alternating order; return each side's results."""
+def alternate(sides: dict[str, tuple], rounds: int, *, log=print) -> dict[str, list[dict]]:
+    """Run every side once per round, in alternating order; return each side's results.
+
+    A side is ``(module, args)`` or ``(module, args, alignrl_from)``.
+    """
     out: dict[str, list[dict]] = {name: [] for name in sides}
     names = list(sides)
     for r in range(rounds):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            module, args = sides[name]
+            module, args, *rest = sides[name]
             t0 = time.time()
-            res = run_child(module, args)
+            res = run_child(module, args, alignrl_from=rest[0] if rest else None)
             out[name].append(res)
             log(f"  round {r + 1}/{rounds} {name}: {json.dumps({k: v for k, v in res.items() if k != 'times'})} "
                 f"({time.time() - t0:.0f} s)")
@@ -174,3 +183,15 @@ def set_threads(n: int = 1) -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
+
+
+def export_rev(rev: str) -> Path:
+    """``git archive`` of ``rev`` under OUT (cached): its ``alignrl`` package, for before/after runs."""
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dest = OUT / f"rev-{commit}"
+    if not (dest / "alignrl").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit, "alignrl"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest

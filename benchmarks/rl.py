@@ -108,10 +108,16 @@ def _child(side: str, steps: int, warmup: int, max_new_tokens: int) -> None:
     common.emit({"side": side, "times": per_step, "steps_per_s": len(per_step) / (timed[-1] - timed[0]), **res})
 
 
-def measure(rounds: int = 2, steps: int = 3, warmup: int = 1, max_new_tokens: int = 64, sides=SIDES, log=print) -> dict:
+def measure(rounds: int = 2, steps: int = 3, warmup: int = 1, max_new_tokens: int = 64, sides=SIDES,
+            before_rev: str | None = None, log=print) -> dict:
+    """Alternate the sides; ``before_rev`` adds ``ours_before``: our trainer from that commit's alignrl."""
     common.model_dir()
     args = ["--steps", str(steps), "--warmup", str(warmup), "--max-new-tokens", str(max_new_tokens)]
-    res = common.alternate({s: ("benchmarks.rl", ["--side", s, *args]) for s in sides}, rounds, log=log)
+    spec = {s: ("benchmarks.rl", ["--side", s, *args]) for s in sides}
+    if before_rev:
+        spec["ours_before"] = ("benchmarks.rl", ["--side", "ours", *args], common.export_rev(before_rev))
+    sides = tuple(spec)
+    res = common.alternate(spec, rounds, log=log)
     summary = {
         s: {
             "seconds_per_step": common.median([t for r in res[s] for t in r["times"]]),
@@ -126,8 +132,12 @@ def measure(rounds: int = 2, steps: int = 3, warmup: int = 1, max_new_tokens: in
     out = {"settings": {"prompts": PROMPTS, "samples": SAMPLES, "max_new_tokens": max_new_tokens, "threads": 1,
                         "warmup_steps": warmup, "timed_steps_per_round": steps, "rounds": rounds},
            "sides": summary}
-    if "trl" in summary and "ours" in summary:
-        out["ratio_ours_vs_trl"] = summary["ours"]["steps_per_s"] / summary["trl"]["steps_per_s"]
+    if "trl" in summary:
+        for s in summary:
+            if s != "trl":
+                out[f"ratio_{s}_vs_trl"] = summary[s]["steps_per_s"] / summary["trl"]["steps_per_s"]
+    if before_rev:
+        out["before_rev"] = before_rev
     return out
 
 

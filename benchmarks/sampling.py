@@ -5,7 +5,8 @@ samples each (256 rows at the defaults, the evaluation batch size), exactly ``ma
 tokens per row (end-of-sequence is disabled on both sides: ``eos_id=None`` for ours, ``min_new_tokens``
 = ``max_new_tokens`` for ``generate``), temperature 1, top-p 1, no top-k, one intra-op thread, one batch.
 Sides: ``ours`` (default backend: lean decode step, prompt cache shared by a prompt's samples), ``ours_hf``
-(our sampler driving the model's own forward, the pre-issue-6 path) and ``generate``.
+(our sampler driving the model's own forward: the sampler as it was before issue 6, whose code this
+path still is) and ``generate``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def _child(side: str, prompts: int, n: int, max_new_tokens: int, reps: int, size
 def measure(rounds: int = 3, reps: int = 2, prompts: int = 16, n: int = 16, max_new_tokens: int = 64,
             sides: tuple[str, ...] = SIDES, log=print) -> dict:
     args = ["--prompts", str(prompts), "--n", str(n), "--max-new-tokens", str(max_new_tokens), "--reps", str(reps)]
+    common.model_dir()  # built once, outside the measured children
     res = common.alternate({s: ("benchmarks.sampling", ["--side", s, *args]) for s in sides}, rounds, log=log)
     summary = {
         s: {
