@@ -182,3 +182,91 @@ class PrefixCache:
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     bias: torch.Tensor
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def shared_prefix_logits(
+    model: torch.nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    response_ids: torch.Tensor,
+    group_size: int,
+) -> torch.Tensor:
+    """Training forward of ``G = group_size`` responses per prompt, each prompt computed once.
+
+    ``prompt_ids``/``prompt_mask``: [P, Lp], left-padded; ``response_ids``: [P * G, Lr], right-padded,
+    rows ``g * G .. g * G + G - 1`` continuing prompt ``g``. Returns logits [P * G, Lr, V]: position
+    ``j`` is the distribution of response token ``j`` (from the prompt's last position for ``j = 0``).
+    The same function as the model's forward over each concatenated prompt + response (and differentiable
+    like it), with the prompt's tokens run once per prompt instead of once per response: in an RL
+    mini-batch of 16 samples per prompt the prompts are ~40% of the tokens of every row.
+    """
+    if not supports(model):
+        raise ValueError("shared_prefix_logits supports plain full-attention Llama / Qwen2 models only")
+    cfg, inner = model.config, model.model
+    prompts, width = prompt_ids.shape
+    rows, length = response_ids.shape
+    if rows != prompts * group_size:
+        raise ValueError(f"{rows} response rows for {prompts} prompts x group_size {group_size}")
+    heads = cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    grp, scale = heads // kv_heads, dim ** -0.5
+    device = prompt_ids.device
+
+    valid = prompt_mask.bool()
+    prompt_pos = (prompt_mask.cumsum(1) - 1).clamp(min=0)
+    prompt_len = prompt_mask.sum(1)
+    resp_pos = prompt_len.repeat_interleave(group_size).unsqueeze(1) + torch.arange(length, device=device)
+    hp = inner.embed_tokens(prompt_ids)
+    hr = inner.embed_tokens(response_ids)
+    cos_p, sin_p = (t.unsqueeze(1) for t in inner.rotary_emb(hp, prompt_pos))  # [P, 1, Lp, D]
+    cos_r, sin_r = (t.unsqueeze(1) for t in inner.rotary_emb(hr, resp_pos))  # [B, 1, Lr, D]
+    causal_p = torch.ones(width, width, dtype=torch.bool, device=device).tril()
+    # a padding query sees only itself (its output is never used; this keeps it finite)
+    mask_p = (causal_p & valid[:, None, :]) | torch.eye(width, dtype=torch.bool, device=device)
+    mask_p = mask_p.unsqueeze(1)  # [P, 1, Lp, Lp]
+    bias_prefix = torch.zeros(prompts, width, dtype=hp.dtype, device=device).masked_fill(~valid, float("-inf"))
+    bias_prefix = bias_prefix[:, None, None, None, None, :]  # [P, 1, 1, 1, 1, Lp]
+    bias_self = torch.zeros(length, length, dtype=hp.dtype, device=device).masked_fill(
+        ~torch.ones(length, length, dtype=torch.bool, device=device).tril(), float("-inf"))
+
+    for block in inner.layers:
+        att = block.self_attn
+        # ---- prompts: plain causal attention over the left-padded prompt
+        x = block.input_layernorm(hp)
+        q = att.q_proj(x).view(prompts, width, heads, dim).transpose(1, 2)
+        k = att.k_proj(x).view(prompts, width, kv_heads, dim).transpose(1, 2)
+        vp = att.v_proj(x).view(prompts, width, kv_heads, dim).transpose(1, 2)
+        q, kp = _rotate(q, cos_p, sin_p), _rotate(k, cos_p, sin_p)
+        out = F.scaled_dot_product_attention(q, kp.repeat_interleave(grp, 1), vp.repeat_interleave(grp, 1),
+                                             attn_mask=mask_p, scale=scale)
+        hp = hp + att.o_proj(out.transpose(1, 2).reshape(prompts, width, heads * dim))
+        hp = hp + block.mlp(block.post_attention_layernorm(hp))
+        # ---- responses: attend to their prompt's keys (one product per prompt) and causally to themselves
+        x = block.input_layernorm(hr)
+        q = _rotate(att.q_proj(x).view(rows, length, heads, dim).transpose(1, 2), cos_r, sin_r)
+        k = _rotate(att.k_proj(x).view(rows, length, kv_heads, dim).transpose(1, 2), cos_r, sin_r)
+        v = att.v_proj(x).view(rows, length, kv_heads, dim).transpose(1, 2)
+        # [B, H, Lr, D] -> [P, kvh, G * grp * Lr, D]: a prompt's rows become one matrix of queries
+        qg = q.reshape(prompts, group_size, kv_heads, grp, length, dim).transpose(1, 2)
+        qg = qg.reshape(prompts, kv_heads, group_size * grp * length, dim)
+        s_prefix = torch.matmul(qg, kp.transpose(-1, -2)) * scale
+        s_prefix = s_prefix.view(prompts, kv_heads, group_size, grp, length, width) + bias_prefix
+        s_prefix = s_prefix.transpose(1, 2).reshape(rows, heads, length, width)
+        s_self = torch.matmul(q, k.repeat_interleave(grp, 1).transpose(-1, -2)) * scale + bias_self
+        probs = torch.softmax(torch.cat([s_prefix, s_self], dim=-1), dim=-1)
+        pp = probs[..., :width].reshape(prompts, group_size, kv_heads, grp, length, width).transpose(1, 2)
+        out = torch.matmul(pp.reshape(prompts, kv_heads, group_size * grp * length, width), vp)
+        out = out.view(prompts, kv_heads, group_size, grp, length, dim).transpose(1, 2).reshape(rows, heads, length, dim)
+        out = out + torch.matmul(probs[..., width:], v.repeat_interleave(grp, 1))
+        hr = hr + att.o_proj(out.transpose(1, 2).reshape(rows, length, heads * dim))
+        hr = hr + block.mlp(block.post_attention_layernorm(hr))
+
+    # position j predicts response token j: the prompt's last position, then response positions 0..Lr-2
+    h = torch.cat([hp[:, -1:].repeat_interleave(group_size, 0), hr[:, :-1]], dim=1)
+    return model.lm_head(inner.norm(h))
