@@ -51,7 +51,7 @@ def _ours(steps: int, warmup: int, max_new_tokens: int) -> dict:
         result = trainer.step(step, lambda s: None)
         assert len(result.updates["loss"]) == 1, "one optimizer step per training step"
         assert all(len(r) == max_new_tokens for g in result.groups for r in g.responses)
-        stamps.append(time.perf_counter())
+        stamps.append((time.perf_counter(), time.process_time()))
     return {"stamps": stamps, "rss_setup_mb": rss_setup}
 
 
@@ -77,7 +77,7 @@ def _trl(steps: int, warmup: int, max_new_tokens: int) -> dict:
 
     class Stamp(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            stamps.append(time.perf_counter())
+            stamps.append((time.perf_counter(), time.process_time()))
 
     with tempfile.TemporaryDirectory() as out:
         args = GRPOConfig(
@@ -104,8 +104,9 @@ def _child(side: str, steps: int, warmup: int, max_new_tokens: int) -> None:
     res = (_ours if side == "ours" else _trl)(steps, warmup, max_new_tokens)
     stamps = res.pop("stamps")
     timed = stamps[warmup - 1:] if warmup > 0 else stamps
-    per_step = [b - a for a, b in zip(timed, timed[1:])]
-    common.emit({"side": side, "times": per_step, "steps_per_s": len(per_step) / (timed[-1] - timed[0]), **res})
+    per_step = [b[0] - a[0] for a, b in zip(timed, timed[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(timed, timed[1:])]
+    common.emit({"side": side, "times": per_step, "cpu_times": cpu, **res})
 
 
 def measure(rounds: int = 2, steps: int = 3, warmup: int = 1, max_new_tokens: int = 64, sides=SIDES,
@@ -121,6 +122,7 @@ def measure(rounds: int = 2, steps: int = 3, warmup: int = 1, max_new_tokens: in
     summary = {
         s: {
             "seconds_per_step": common.median([t for r in res[s] for t in r["times"]]),
+            "cpu_seconds_per_step": common.median([t for r in res[s] for t in r["cpu_times"]]),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in res[s]),
             "rss_setup_mb": max(r["rss_setup_mb"] for r in res[s]),
             "timed_steps": sum(len(r["times"]) for r in res[s]),
@@ -129,13 +131,15 @@ def measure(rounds: int = 2, steps: int = 3, warmup: int = 1, max_new_tokens: in
     }
     for s in summary.values():
         s["steps_per_s"] = 1.0 / s["seconds_per_step"]
+        s["steps_per_cpu_s"] = 1.0 / s["cpu_seconds_per_step"]
     out = {"settings": {"prompts": PROMPTS, "samples": SAMPLES, "max_new_tokens": max_new_tokens, "threads": 1,
                         "warmup_steps": warmup, "timed_steps_per_round": steps, "rounds": rounds},
            "sides": summary}
     if "trl" in summary:
         for s in summary:
             if s != "trl":
-                out[f"ratio_{s}_vs_trl"] = summary[s]["steps_per_s"] / summary["trl"]["steps_per_s"]
+                out[f"ratio_{s}_vs_trl"] = summary[s]["steps_per_cpu_s"] / summary["trl"]["steps_per_cpu_s"]
+                out[f"wall_ratio_{s}_vs_trl"] = summary[s]["steps_per_s"] / summary["trl"]["steps_per_s"]
     if before_rev:
         out["before_rev"] = before_rev
     return out

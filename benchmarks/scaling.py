@@ -45,9 +45,9 @@ def _child(what: str, hidden: int, n: int) -> None:
         run(0)
         times = []
         for r in range(2):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             run(r + 1)
-            times.append(time.perf_counter() - t0)
+            times.append(time.process_time() - t0)
         common.emit({"what": what, "hidden": hidden, "n": n, "times": times})
     else:
         from alignrl.data import problems_to_rows
@@ -67,7 +67,7 @@ def _child(what: str, hidden: int, n: int) -> None:
         stamps = []
         for step in range(1, 4):
             trainer.step(step, lambda s: None)
-            stamps.append(time.perf_counter())
+            stamps.append(time.process_time())
         common.emit({"what": what, "hidden": hidden, "times": [b - a for a, b in zip(stamps, stamps[1:])]})
 
 
