@@ -88,7 +88,9 @@ def peak_rss_mb() -> float:
 
 def emit(result: dict[str, Any]) -> None:
     """A child's last line: its result as JSON (with its peak memory)."""
-    result = {**result, "peak_rss_mb": peak_rss_mb()}
+    import alignrl
+
+    result = {**result, "peak_rss_mb": peak_rss_mb(), "alignrl": str(Path(alignrl.__file__).parent)}
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
@@ -106,10 +108,16 @@ def run_child(module: str, args: list[str], *, python: str | None = None, timeou
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
     cmd = [python or sys.executable, "-m", module, "--child", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    # not cwd=ROOT: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH, and
+    # this tree's alignrl would shadow ``alignrl_from``
+    OUT.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=OUT, timeout=timeout)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+            result = json.loads(line[len(RESULT_PREFIX):])
+            if alignrl_from is not None and not str(result.get("alignrl", "")).startswith(str(alignrl_from)):
+                raise RuntimeError(f"{module} imported {result.get('alignrl')}, not the alignrl of {alignrl_from}")
+            return result
     raise RuntimeError(f"{' '.join(cmd)} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 

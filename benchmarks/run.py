@@ -33,7 +33,16 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--skip", default="", help="comma list of parts to skip: sampling,rl,grading,jobs,scaling")
     p.add_argument("--reuse", action="store_true", help="keep parts already in benchmarks/out/results.json")
+    p.add_argument("--render-only", action="store_true", help="rewrite the docs from benchmarks/out/results.json")
     a = p.parse_args()
+    if a.render_only:
+        results = json.loads((common.OUT / "results.json").read_text())
+        if results.get("scaling"):
+            from benchmarks.scaling import plot
+
+            plot(results["scaling"], PNG)
+        DOC.write_text(render(results))
+        return
     skip = set(filter(None, a.skip.split(",")))
     raw_path = common.OUT / "results.json"
     common.OUT.mkdir(parents=True, exist_ok=True)
