@@ -84,6 +84,9 @@ def measure(tree: Path, before_rev: str, rounds: int = 2, steps: int = 6, cells=
                 "unit": "CPU s per job" if kind == "eval" else "CPU s per RL step (whole job / steps)",
                 "before": before, "after": after, "speedup": before / after,
                 "wall_before": wb, "wall_after": wa,
+                # the science check: same base pass@1 / same per-step training accuracies, before and after
+                "result_before": res["before"][0].get("pass1", res["before"][0].get("accuracy")),
+                "result_after": res["after"][0].get("pass1", res["after"][0].get("accuracy")),
                 "peak_rss_mb_before": max(r["peak_rss_mb"] for r in res["before"]),
                 "peak_rss_mb_after": max(r["peak_rss_mb"] for r in res["after"]),
             }

@@ -186,6 +186,14 @@ def render(r: dict) -> str:
             L.append(f"| {k} | {v['unit']} | {v['before']:.2f} | {v['after']:.2f} | {v['speedup']:.2f}x | "
                      f"{v['wall_before']:.2f} / {v['wall_after']:.2f} | "
                      f"{v['peak_rss_mb_before']:.0f} / {v['peak_rss_mb_after']:.0f} |")
+        checks = [(k, v) for k, v in j["jobs"].items() if "result_before" in v]
+        if checks:
+            L += ["", "Same science: what each job computed, before / after (evaluation: pass@1; RL: training accuracy "
+                  "per step):", ""]
+            for k, v in checks:
+                fmt = (lambda x: f"{x:.6f}") if not isinstance(v["result_before"], list) else (
+                    lambda x: ", ".join(f"{a:.4f}" for a in x))
+                L.append(f"- {k}: {fmt(v['result_before'])} / {fmt(v['result_after'])}")
         L.append("")
     if est:
         L += ["## End to end", "",
