@@ -336,3 +336,24 @@ def test_backend_is_validated(model):
     with pytest.raises(ValueError, match="backend"):
         sample(model, PROMPTS, n=1, max_new_tokens=2, temperature=1.0, top_p=1.0, eos_id=None, pad_id=PAD,
                generator=torch.Generator(), batch_size=4, backend="fast")
+
+
+def test_when_finished_rows_leave_the_batch_changes_nothing(sharp_model, monkeypatch):
+    """Finished rows leave the lean batch at once, later, or never: the same completions."""
+    import alignrl.sampling as sampling_mod
+
+    free = sample(sharp_model, PROMPTS, n=4, max_new_tokens=10, temperature=1.0, top_p=1.0, eos_id=None,
+                  pad_id=PAD, generator=torch.Generator().manual_seed(6), batch_size=64)
+    eos = int(torch.bincount(torch.tensor([t for c in free for t in c.token_ids[1:]]), minlength=VOCAB).argmax())
+    runs = []
+    for at in (0.0, 0.25, 1.0):
+        monkeypatch.setattr(sampling_mod, "_COMPACT_AT", at)
+        runs.append(sample(sharp_model, PROMPTS, n=4, max_new_tokens=10, temperature=1.0, top_p=1.0, eos_id=eos,
+                           pad_id=PAD, generator=torch.Generator().manual_seed(6), batch_size=64,
+                           with_entropy=True, backend="lean"))
+    assert sum(c.finished for c in runs[0]) >= 4 and not all(c.finished for c in runs[0])
+    for other in runs[1:]:
+        assert [(c.token_ids, c.finished) for c in other] == [(c.token_ids, c.finished) for c in runs[0]]
+        for a, b in zip(other, runs[0]):
+            assert len(a.logprobs) == len(a.token_ids) == len(a.entropies)
+            assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
