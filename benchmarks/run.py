@@ -60,6 +60,7 @@ def main() -> None:
         t0 = time.time()
         results[name] = fn()
         results[name]["bench_seconds"] = time.time() - t0
+        results[name]["commit"] = results["machine"].get("commit")
         raw_path.write_text(json.dumps(results, indent=2))
 
     from benchmarks import e2e, grading, jobs, rl, sampling, scaling
@@ -109,6 +110,10 @@ def render(r: dict) -> str:
          f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, transformers "
          f"{m['transformers']}, TRL {m.get('trl')}; commit `{m.get('commit')}`; load average at start "
          f"{m['load_average_at_start']:.1f} (the machine is shared: absolute numbers are noisy, ratios less so).", ""]
+    commits = {k: v.get("commit") for k, v in r.items() if isinstance(v, dict) and v.get("commit") and k != "machine"}
+    if len(set(commits.values())) > 1:
+        L += ["Parts measured at other commits (reused with `--reuse`): "
+              + ", ".join(f"{k} `{c}`" for k, c in commits.items()) + ".", ""]
     L += ["## Summary", "", "| comparison | result | target |", "|---|---|---|"]
     s = r.get("sampling")
     if s:
