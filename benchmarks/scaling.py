@@ -134,6 +134,14 @@ def plot(data: dict, path) -> None:
     ax[1].set_xscale("log")
     ax[1].set_yscale("log")
     ax[1].set_title("samples per problem")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    for a, xs in ((ax[0], [m["params_m"] for m in ms]), (ax[1], [m["n"] for m in ns])):
+        a.set_xticks(xs)
+        a.set_xticklabels([f"{x:g}" for x in xs])
+        a.xaxis.set_minor_formatter(NullFormatter())
+        a.yaxis.set_major_formatter(ScalarFormatter())
+        a.yaxis.set_minor_formatter(NullFormatter())
     cs = data["claims"]
     if cs:
         ax[2].plot([c["claims"] for c in cs], [c["wall_s_measured_jobs"] / 60 for c in cs], "o-",
