@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test clean
+.PHONY: setup table2 test bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,15 @@ table2: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# Speed benchmarks -> docs/benchmarks.md (sampler vs generate, trainer vs TRL, grading, scaling; with a
+# results tree from `make table2` also real jobs before/after and the end-to-end estimate).
+$(VENV)/.bench-installed: $(VENV)/.installed envs/requirements-bench.txt
+	$(BIN)/pip install --quiet -r envs/requirements-bench.txt
+	touch $@
+
+bench: setup $(VENV)/.bench-installed
+	$(BIN)/python -m benchmarks.run $(if $(wildcard results/benchmarks),--tree .,)
 
 clean:
 	rm -rf results .snakemake

@@ -13,7 +13,8 @@ exactly the same decoding. Design points:
   ``batch_size`` or on which rows share a batch, up to floating-point ties (different padding can change
   logits in the last bits, which flips a token only when a uniform lands within ~1e-7 of a CDF boundary
   or two greedy logits tie).
-* Finished rows are dropped from the batch (and from the cache), so a row that stopped costs nothing.
+* Finished rows are dropped from the batch (and from the cache), so a row that stopped costs nothing
+  (the lean path drops them once they are a quarter of the batch: each drop copies the cache).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+
+from alignrl.decode import LeanDecoder, PrefixCache, supports
 
 __all__ = ["Completion", "sample"]
 
@@ -105,6 +108,25 @@ def _make_cache(model: torch.nn.Module, capacity: int) -> DynamicCache:
     if cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers):
         cache.layers = [_PreallocatedLayer(capacity) for _ in cache.layers]
     return cache
+
+
+def _cache_is_preallocated(model: torch.nn.Module) -> bool:
+    cache = DynamicCache(config=model.config)
+    return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+def _sample_lean_chunk(model, lean, prompt_ids, chunk, seeds, **kwargs):
+    """:func:`_sample_batch_lean` on a chunk of (prompt, sample) rows: distinct prompts, group and slot."""
+    index: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    group, slot = [], []
+    for p, _ in chunk:
+        g = index.setdefault(p, len(index))
+        group.append(g)
+        slot.append(counts.get(p, 0))
+        counts[p] = counts.get(p, 0) + 1
+    prompts = [list(prompt_ids[p]) for p in index]
+    return _sample_batch_lean(model, lean, prompts, group, slot, seeds, **kwargs)
 
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -236,6 +258,135 @@ def _sample_batch(
     ]
 
 
+def _choose_and_record(
+    logits: torch.Tensor, step: int, state: dict, temperature: float, top_p: float, eos_id: int | None,
+) -> bool:
+    """Choose the step's tokens for every slot and record them; return True once every row has finished.
+
+    Finished rows may stay in the batch for a while (see ``_COMPACT_AT``): their entries past their
+    length are written but never read, and only a live row's end-of-sequence counts.
+    """
+    active = state["active"]
+    step_u = state["uniforms"][active, step] if state["uniforms"] is not None else None
+    chosen, chosen_lp = _choose(logits, temperature, top_p, step_u)
+    state["tokens"][active, step] = chosen
+    state["logprobs"][active, step] = chosen_lp
+    if state["entropies"] is not None:
+        state["entropies"][active, step] = _entropy(logits, temperature)
+    state["chosen"] = chosen
+    if eos_id is None:
+        return False
+    done = (chosen == eos_id) & state["live"]
+    if bool(done.any()):
+        rows = active[done]
+        state["lengths"][rows] = step + 1
+        state["finished"][rows] = True
+        state["live"] = state["live"] & ~done
+        state["dead"] += int(done.sum())
+    return state["dead"] == len(active)
+
+
+# Finished rows leave the batch once they are this fraction of it. Dropping them at once costs a copy
+# of every layer's generated-token cache each time any row finishes (a fifth of the sampling time in the
+# profile); keeping them costs their share of the next steps' arithmetic. Each row's numbers do not
+# depend on which other rows share its batch, so this changes only the speed.
+_COMPACT_AT = 0.25
+
+
+def _sample_batch_lean(
+    model: torch.nn.Module,
+    lean: LeanDecoder,
+    prompts: list[list[int]],
+    group: list[int],
+    slot: list[int],
+    seeds: list[int] | None,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    eos_id: int | None,
+    pad_id: int,
+    device: torch.device,
+    with_entropy: bool = False,
+) -> list[tuple[list[int], list[float], bool, list[float]]]:
+    """Sample one continuation for each row; row ``i`` continues ``prompts[group[i]]``.
+
+    The distinct prompts go through the model's own forward once each (prefill); every new token goes
+    through ``lean`` (:class:`alignrl.decode.LeanDecoder`), which reads each prompt's keys and values
+    once for all of its rows. Same choices, uniforms and bookkeeping as :func:`_sample_batch`.
+    """
+    batch, num_prompts = len(group), len(prompts)
+    prompt_len = max(len(p) for p in prompts)
+    input_ids = torch.full((num_prompts, prompt_len), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((num_prompts, prompt_len), dtype=torch.long)
+    for i, ids in enumerate(prompts):
+        input_ids[i, prompt_len - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        prompt_mask[i, prompt_len - len(ids):] = 1
+    position_ids = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0).to(device)
+    prompt_mask, input_ids = prompt_mask.to(device), input_ids.to(device)
+
+    uniforms = None
+    if temperature > 0.0:
+        gen = torch.Generator()
+        rows = []
+        for seed in seeds:
+            gen.manual_seed(seed)
+            rows.append(torch.rand(max_new_tokens, generator=gen, dtype=torch.float64))
+        uniforms = torch.stack(rows).to(device)
+
+    state = {
+        "uniforms": uniforms,
+        "tokens": torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device),
+        "logprobs": torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device),
+        "entropies": torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)
+        if with_entropy else None,
+        "lengths": torch.full((batch,), max_new_tokens, dtype=torch.long, device=device),
+        "finished": torch.zeros(batch, dtype=torch.bool, device=device),
+        "active": torch.arange(batch, device=device),  # original row of each slot still in the batch
+        "live": torch.ones(batch, dtype=torch.bool, device=device),  # slot's row has not finished
+        "dead": 0,  # finished rows still in the batch
+    }
+
+    cache = _make_cache(model, prompt_len)
+    out = model(
+        input_ids=input_ids, attention_mask=prompt_mask, position_ids=position_ids, cache=cache,
+        use_cache=True, logits_to_keep=1,
+    )
+    bias = torch.zeros((num_prompts, prompt_len), dtype=torch.float32, device=device)
+    bias.masked_fill_(prompt_mask == 0, float("-inf"))
+    prefix = PrefixCache(keys=[layer._k for layer in cache.layers], values=[layer._v for layer in cache.layers],
+                         bias=bias)
+    group_t = torch.tensor(group, dtype=torch.long, device=device)
+    slot_t = torch.tensor(slot, dtype=torch.long, device=device)
+    slots = max(slot) + 1
+    shape = (batch, lean.kv_heads, max_new_tokens, lean.head_dim)
+    gen_keys = [prefix.keys[0].new_empty(shape) for _ in prefix.keys]
+    gen_values = [prefix.keys[0].new_empty(shape) for _ in prefix.keys]
+    logits = out.logits[:, -1, :][group_t]
+    next_pos = (position_ids[:, -1] + 1)[group_t]
+    for step in range(max_new_tokens):
+        if _choose_and_record(logits, step, state, temperature, top_p, eos_id) or step == max_new_tokens - 1:
+            break
+        chosen = state["chosen"]
+        if state["dead"] and state["dead"] >= _COMPACT_AT * len(state["active"]):
+            keep = state["live"].nonzero().squeeze(1)
+            state["active"], state["live"], state["dead"] = state["active"][keep], state["live"][keep], 0
+            chosen, next_pos, group_t, slot_t = chosen[keep], next_pos[keep], group_t[keep], slot_t[keep]
+            gen_keys = [k[keep] for k in gen_keys]
+            gen_values = [v[keep] for v in gen_values]
+        logits = lean.step(chosen, next_pos, step, prefix, group_t, slot_t, slots, gen_keys, gen_values)
+        next_pos = next_pos + 1
+
+    tokens_l, logprobs_l = state["tokens"].tolist(), state["logprobs"].tolist()
+    lengths_l, finished_l = state["lengths"].tolist(), state["finished"].tolist()
+    entropies = state["entropies"]
+    entropies_l = entropies.tolist() if entropies is not None else [[] for _ in range(batch)]
+    return [
+        (tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i], entropies_l[i][: lengths_l[i]])
+        for i in range(batch)
+    ]
+
+
 def sample(
     model: torch.nn.Module,
     prompt_ids: list[list[int]],
@@ -250,6 +401,7 @@ def sample(
     batch_size: int,
     on_batch: Callable[[int], object] | None = None,
     with_entropy: bool = False,
+    backend: str = "auto",
 ) -> list[Completion]:
     """Sample ``n`` continuations of every prompt; return them ordered by (prompt_index, sample_index).
 
@@ -259,7 +411,14 @@ def sample(
     from ``generator``: it is advanced by exactly one draw of ``len(prompt_ids)`` seeds per call.
     ``on_batch(rows_done_in_batch)`` is called after every batch (progress bars). ``with_entropy`` also
     records each position's full-distribution entropy (the RL trainer's entropy metric, at no extra forward).
+    ``backend``: ``"lean"`` decodes with :class:`alignrl.decode.LeanDecoder` (prefill of the distinct
+    prompts only, the prompts' KV cache shared by their samples, a lean one-token step), ``"hf"`` with
+    the model's own forward on every row, ``"auto"`` (default) the lean one whenever
+    :func:`alignrl.decode.supports` the model. Both compute the same distribution; tokens agree up to
+    floating-point ties (``tests/test_sampling.py``).
     """
+    if backend not in ("auto", "lean", "hf"):
+        raise ValueError(f"backend must be 'auto', 'lean' or 'hf', got {backend!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if max_new_tokens < 0:
@@ -284,26 +443,35 @@ def sample(
     # Group rows of similar prompt length; the sort is stable in (prompt, sample) for equal lengths.
     rows = sorted(((p, s) for p in range(num_prompts) for s in range(n)), key=lambda r: len(prompt_ids[r[0]]))
     device = next(model.parameters()).device
+    use_lean = backend == "lean" or (backend == "auto" and supports(model) and _cache_is_preallocated(model))
     results: dict[tuple[int, int], Completion] = {}
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
+            lean = None
+            if use_lean:
+                lean = LeanDecoder(model, max(len(p) for p in prompt_ids) + max_new_tokens)
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
                 seeds = [_row_seed(prompt_seeds[p], s) for p, s in chunk] if temperature > 0 else None
-                outputs = _sample_batch(
-                    model,
-                    [list(prompt_ids[p]) for p, _ in chunk],
-                    seeds,
-                    max_new_tokens=max_new_tokens,
-                    temperature=float(temperature),
-                    top_p=float(top_p),
-                    eos_id=eos_id,
-                    pad_id=pad_id,
-                    device=device,
-                    with_entropy=with_entropy,
-                )
+                if lean is not None:
+                    outputs = _sample_lean_chunk(model, lean, prompt_ids, chunk, seeds, max_new_tokens=max_new_tokens,
+                                                 temperature=float(temperature), top_p=float(top_p), eos_id=eos_id,
+                                                 pad_id=pad_id, device=device, with_entropy=with_entropy)
+                else:
+                    outputs = _sample_batch(
+                        model,
+                        [list(prompt_ids[p]) for p, _ in chunk],
+                        seeds,
+                        max_new_tokens=max_new_tokens,
+                        temperature=float(temperature),
+                        top_p=float(top_p),
+                        eos_id=eos_id,
+                        pad_id=pad_id,
+                        device=device,
+                        with_entropy=with_entropy,
+                    )
                 for (p, s), (ids, lps, done, ents) in zip(chunk, outputs):
                     results[(p, s)] = Completion(p, s, ids, done, lps, ents)
                 if on_batch is not None:

@@ -22,14 +22,17 @@ One training step
 
    If no group is kept the update is skipped (logged), but the step still counts (data order, RNG
    streams and LR schedule advance as usual).
-4. Old log-probs are RECOMPUTED with a no-grad forward of the training model in eval mode, on exactly
-   the padded mini-batch tensors the update will use. The sampler's own log-probs agree only to ~1e-5
+4. Old log-probs are RECOMPUTED with a forward of the training model on exactly the padded mini-batch
+   tensors the update will use (no-grad, eval mode, before the first update; for the first mini-batch,
+   whose update comes before the policy moves, the detached log-probs of its own training forward, which
+   are bit-identical). The sampler's own log-probs agree only to ~1e-5
    (KV-cache vs full-sequence numerics); recomputing makes the ratio of the first update exactly 1, so
    every clipped token is clipped because the policy moved, not because of round-off. As in verl the
    ratio is of the full (not top-p truncated) distribution; the paper's rollouts use top-p 1.
 5. Split the (filled) groups, in order, into mini-batches of ``ceil(prompts_per_step /
    mini_batches_per_step)`` groups; for ``ppo_epochs`` passes: forward the right-padded prompt+response
-   (attention mask, position ids ``0..T-1``), take response-token log-probs (logits divided by the
+   (attention mask, position ids ``0..T-1``; for Llama / Qwen2 models the same function computed with
+   each group's prompt run once and its responses attending to it, :func:`alignrl.decode.shared_prefix_logits`), take response-token log-probs (logits divided by the
    rollout temperature as in verl; the paper's temperature is 1), DAPO ``policy_loss`` (token mean over
    the mini-batch, clip-higher, dual clip) plus ``entropy_coef * entropy_loss`` when set (the
    token-level entropy-MINIMISATION variant), backward, clip the grad norm, AdamW step (weight decay on
@@ -85,6 +88,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM
 
+from alignrl.decode import shared_prefix_logits, supports
 from alignrl.objectives import ADVANTAGES, entropy_loss, policy_loss
 from alignrl.provenance import provenance, sha256_file, sha256_tree
 from alignrl.rewards import REWARDS, RewardGroup, compute_rewards
@@ -344,16 +348,24 @@ def _select_groups(groups: Sequence[_Group], target: int, fill: str) -> list[_Gr
 
 @dataclass
 class _Batch:
-    """Right-padded prompt+response sequences; response tokens are ``targets[mask]``."""
+    """A mini-batch; response tokens are ``targets[mask]``.
 
-    input_ids: torch.Tensor  # [B, T]
-    attention_mask: torch.Tensor  # [B, T]
-    position_ids: torch.Tensor  # [B, T]
+    Either right-padded prompt+response rows (``input_ids`` .. ``keep``; any model), or, when
+    ``group_size`` is set, each distinct prompt once (``prompt_ids``, left-padded) and its ``group_size``
+    responses (``targets``, right-padded), for :func:`alignrl.decode.shared_prefix_logits`.
+    """
+
+    input_ids: torch.Tensor | None  # [B, T]
+    attention_mask: torch.Tensor | None  # [B, T]
+    position_ids: torch.Tensor | None  # [B, T]
     keep: int  # logits_to_keep: the last ``keep`` positions cover every response token's predictor
-    targets: torch.Tensor  # [B, keep - 1]
-    mask: torch.Tensor  # [B, keep - 1] float, 1 on response tokens
+    targets: torch.Tensor  # [B, keep - 1] (shared: [B, Lr])
+    mask: torch.Tensor  # same shape as targets, float, 1 on response tokens
     advantages: torch.Tensor  # [B]
     old_logp: torch.Tensor | None = None
+    prompt_ids: torch.Tensor | None = None  # [P, Lp] shared layout only
+    prompt_mask: torch.Tensor | None = None  # [P, Lp]
+    group_size: int | None = None
 
 
 def _make_batch(seqs: Sequence[tuple[list[int], list[int], float]], pad_id: int) -> _Batch:
@@ -380,8 +392,38 @@ def _make_batch(seqs: Sequence[tuple[list[int], list[int], float]], pad_id: int)
     )
 
 
+def _make_shared_batch(groups: Sequence[tuple[list[int], list[list[int]], list[float]]], pad_id: int) -> _Batch:
+    """``groups``: (prompt ids, its responses, their advantages), every group with the same number of
+    responses; the layout of :func:`alignrl.decode.shared_prefix_logits`."""
+    size = len(groups[0][1])
+    if any(len(r) != size or len(a) != size for _, r, a in groups):
+        raise ValueError("every group of a shared-prefix batch needs the same number of responses")
+    width = max(len(p) for p, _, _ in groups)
+    responses = [r for _, rs, _ in groups for r in rs]
+    length = max(1, max(len(r) for r in responses))
+    prompt_ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((len(groups), width), dtype=torch.long)
+    for i, (p, _, _) in enumerate(groups):
+        prompt_ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        prompt_mask[i, width - len(p):] = 1
+    targets = torch.full((len(responses), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(responses), length), dtype=torch.float32)
+    for i, r in enumerate(responses):
+        targets[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1.0
+    return _Batch(
+        input_ids=None, attention_mask=None, position_ids=None, keep=length + 1, targets=targets, mask=mask,
+        advantages=torch.tensor([a for _, _, advs in groups for a in advs], dtype=torch.float32),
+        prompt_ids=prompt_ids, prompt_mask=prompt_mask, group_size=size,
+    )
+
+
 def _response_logits(model: torch.nn.Module, batch: _Batch, temperature: float) -> torch.Tensor:
     """Logits [B, keep-1, V] at the positions that predict response tokens (and the pads around them)."""
+    if batch.group_size is not None:
+        logits = shared_prefix_logits(model, batch.prompt_ids, batch.prompt_mask, batch.targets,
+                                      batch.group_size).float()
+        return logits / temperature if temperature != 1.0 else logits
     out = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
@@ -534,6 +576,8 @@ class _Trainer:
         self.generator = torch.Generator()
         self.order = _DataOrder(len(train_parts), seed)
         self.mb_groups = math.ceil(cfg.prompts_per_step / cfg.mini_batches_per_step)
+        # Llama / Qwen2: run each prompt once per mini-batch, not once per response (same maths)
+        self.shared_prefix = supports(self.model)
 
     # ---- state
 
@@ -568,14 +612,21 @@ class _Trainer:
     def step(self, step: int, log: Callable[[str], None]) -> _StepResult:
         groups, kept, n_batches = self._rollout(step)
         batch_groups = _select_groups(kept, self.cfg.prompts_per_step, self.cfg.fill_batch)
-        minibatches = [
-            _make_batch(
-                [(g.prompt, r, float(g.advantages[i]))
-                 for g in batch_groups[s : s + self.mb_groups] for i, r in enumerate(g.responses)],
-                self.pad_id,
-            )
-            for s in range(0, len(batch_groups), self.mb_groups)
-        ]
+        if self.shared_prefix:
+            minibatches = [
+                _make_shared_batch([(g.prompt, g.responses, [float(a) for a in g.advantages])
+                                    for g in batch_groups[s : s + self.mb_groups]], self.pad_id)
+                for s in range(0, len(batch_groups), self.mb_groups)
+            ]
+        else:
+            minibatches = [
+                _make_batch(
+                    [(g.prompt, r, float(g.advantages[i]))
+                     for g in batch_groups[s : s + self.mb_groups] for i, r in enumerate(g.responses)],
+                    self.pad_id,
+                )
+                for s in range(0, len(batch_groups), self.mb_groups)
+            ]
         self._old_logp(minibatches)
         tokens = sum(g.tokens for g in groups)
         entropy = sum(g.entropy_sum for g in groups) / tokens if tokens else None
@@ -653,9 +704,14 @@ class _Trainer:
 
     @torch.no_grad()
     def _old_logp(self, minibatches: list[_Batch]) -> None:
-        """Fill ``old_logp`` of each mini-batch with the pre-update policy's log-probs."""
+        """Fill ``old_logp`` of each mini-batch but the first with the pre-update policy's log-probs.
+
+        The first mini-batch is updated before the policy changes, so its old log-probs are the detached
+        log-probs of its own first training forward (:meth:`_update`): the same numbers, bit for bit, as a
+        separate no-grad forward (dropout is 0; ``tests/test_trainer.py``), one forward fewer per step.
+        """
         self.model.eval()
-        for mb in minibatches:
+        for mb in minibatches[1:]:
             mb.old_logp = _token_logp(_response_logits(self.model, mb, self.cfg.temperature), mb.targets)
 
     def _update(self, minibatches: list[_Batch]) -> dict[str, list[float]]:
@@ -666,6 +722,8 @@ class _Trainer:
             for mb in minibatches:
                 logits = _response_logits(self.model, mb, cfg.temperature)
                 logp = _token_logp(logits, mb.targets)
+                if mb.old_logp is None:  # the first mini-batch, before any update of this step
+                    mb.old_logp = logp.detach()
                 loss, stats = policy_loss(
                     logp, mb.old_logp, mb.advantages, mb.mask,
                     clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,

@@ -254,3 +254,106 @@ def test_recorded_entropies_match_a_full_forward(sharp_model):
     plain = sample(sharp_model, PROMPTS, n=1, max_new_tokens=4, temperature=1.0, top_p=1.0, eos_id=None,
                    pad_id=PAD, generator=torch.Generator().manual_seed(0), batch_size=4)
     assert all(c.entropies == [] for c in plain)
+
+
+# ----------------------------------------------------------------------------- the lean decoder
+
+
+def _llama(attention_bias: bool = False, seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                      pad_token_id=PAD, bos_token_id=None, eos_token_id=None, attention_bias=attention_bias)
+    llama = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        llama.lm_head.weight.mul_(30.0)
+    return llama
+
+
+@pytest.mark.parametrize("which", ["qwen2", "llama", "llama_bias"])
+def test_lean_backend_samples_what_the_hf_forward_samples(sharp_model, which):
+    """Same seed, same rows: the lean decoder (shared prompt cache) picks the HF forward's tokens."""
+    net = {"qwen2": sharp_model, "llama": _llama(), "llama_bias": _llama(attention_bias=True, seed=2)}[which]
+    prompts = PROMPTS + [PROMPTS[1]]  # a repeated prompt: two groups with the same text
+    free = sample(net, prompts, n=3, max_new_tokens=9, temperature=1.0, top_p=1.0, eos_id=None, pad_id=PAD,
+                  generator=torch.Generator().manual_seed(4), batch_size=5, backend="hf")
+    counts = torch.bincount(torch.tensor([t for c in free for t in c.token_ids[1:]]), minlength=VOCAB)
+    eos = int(counts.argmax())  # a token many rows emit after their first: rows finish at different steps
+    for kwargs in ({"temperature": 1.0, "top_p": 1.0}, {"temperature": 0.7, "top_p": 0.9},
+                   {"temperature": 0.0, "top_p": 1.0}):
+        # n = 3 with batch_size 5: a prompt's samples are split across batches, groups are ragged
+        runs = {
+            backend: sample(net, prompts, n=3, max_new_tokens=9, eos_id=eos, pad_id=PAD,
+                            generator=torch.Generator().manual_seed(4), batch_size=5, with_entropy=True,
+                            backend=backend, **kwargs)
+            for backend in ("hf", "lean")
+        }
+        hf, lean = runs["hf"], runs["lean"]
+        assert [c.token_ids for c in lean] == [c.token_ids for c in hf]
+        assert [c.finished for c in lean] == [c.finished for c in hf]
+        if kwargs["temperature"] > 0:
+            assert any(c.finished for c in hf) and any(not c.finished for c in hf)  # rows leave early
+        for a, b in zip(lean, hf):
+            assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+            assert torch.allclose(torch.tensor(a.entropies), torch.tensor(b.entropies), atol=1e-4)
+
+
+def test_lean_step_logits_equal_a_full_forward():
+    """Every decode step's logits (through the shared prompt cache) equal a full forward's, to 1e-5."""
+    from alignrl.decode import LeanDecoder, PrefixCache, supports
+
+    net = _llama(attention_bias=True)
+    assert supports(net)
+    prompts = [[5, 6, 7, 8], [9, 10]]
+    continuations = [[11, 12, 13], [14, 15, 16], [17, 18, 19]]  # rows: prompt 0, prompt 0, prompt 1
+    group, slot = [0, 0, 1], [0, 1, 0]
+    lean = LeanDecoder(net, 16)
+    width = 4
+    ids = torch.tensor([[PAD] * (width - len(p)) + p for p in prompts])
+    mask = (torch.arange(width) >= torch.tensor([width - len(p) for p in prompts]).unsqueeze(1)).long()
+    from alignrl.sampling import _make_cache
+
+    with torch.no_grad():
+        cache = _make_cache(net, width)
+        net(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0), cache=cache,
+            use_cache=True)
+        prefix = PrefixCache([l._k for l in cache.layers], [l._v for l in cache.layers],
+                             torch.zeros(2, width).masked_fill(mask == 0, float("-inf")))
+        shape = (3, lean.kv_heads, 3, lean.head_dim)
+        gk = [torch.empty(shape) for _ in prefix.keys]
+        gv = [torch.empty(shape) for _ in prefix.keys]
+        for step in range(3):
+            tokens = torch.tensor([c[step] for c in continuations])
+            positions = torch.tensor([len(prompts[g]) + step for g in group])
+            got = lean.step(tokens, positions, step, prefix, torch.tensor(group), torch.tensor(slot), 2, gk, gv)
+            for row, g in enumerate(group):
+                full = torch.tensor([prompts[g] + continuations[row][: step + 1]])
+                want = net(input_ids=full).logits[0, -1]
+                assert torch.allclose(got[row], want, atol=1e-5), (step, row)
+
+
+def test_backend_is_validated(model):
+    with pytest.raises(ValueError, match="backend"):
+        sample(model, PROMPTS, n=1, max_new_tokens=2, temperature=1.0, top_p=1.0, eos_id=None, pad_id=PAD,
+               generator=torch.Generator(), batch_size=4, backend="fast")
+
+
+def test_when_finished_rows_leave_the_batch_changes_nothing(sharp_model, monkeypatch):
+    """Finished rows leave the lean batch at once, later, or never: the same completions."""
+    import alignrl.sampling as sampling_mod
+
+    free = sample(sharp_model, PROMPTS, n=4, max_new_tokens=10, temperature=1.0, top_p=1.0, eos_id=None,
+                  pad_id=PAD, generator=torch.Generator().manual_seed(6), batch_size=64)
+    eos = int(torch.bincount(torch.tensor([t for c in free for t in c.token_ids[1:]]), minlength=VOCAB).argmax())
+    runs = []
+    for at in (0.0, 0.25, 1.0):
+        monkeypatch.setattr(sampling_mod, "_COMPACT_AT", at)
+        runs.append(sample(sharp_model, PROMPTS, n=4, max_new_tokens=10, temperature=1.0, top_p=1.0, eos_id=eos,
+                           pad_id=PAD, generator=torch.Generator().manual_seed(6), batch_size=64,
+                           with_entropy=True, backend="lean"))
+    assert sum(c.finished for c in runs[0]) >= 4 and not all(c.finished for c in runs[0])
+    for other in runs[1:]:
+        assert [(c.token_ids, c.finished) for c in other] == [(c.token_ids, c.finished) for c in runs[0]]
+        for a, b in zip(other, runs[0]):
+            assert len(a.logprobs) == len(a.token_ids) == len(a.entropies)
+            assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)

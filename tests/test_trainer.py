@@ -257,6 +257,66 @@ def test_training_forward_reproduces_sampler_logprobs(model_dir: Path) -> None:
         assert torch.allclose(got, torch.tensor(c.logprobs), atol=1e-4)
 
 
+def test_first_minibatch_old_logp_from_its_training_forward_is_exact(model_dir: Path) -> None:
+    """The first mini-batch's old log-probs come from its own training forward: bit-identical to a
+    separate no-grad eval forward, so its first ratio is exactly 1 and nothing is clipped."""
+    tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompts = trainer_mod._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 2)])
+    prompts[1] = prompts[1][3:]
+    comps = trainer_mod.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
+                               eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                               generator=torch.Generator().manual_seed(1), batch_size=64)
+    seqs = [(prompts[c.prompt_index], c.token_ids, 1.0 if c.sample_index % 2 else -1.0) for c in comps]
+    with torch.no_grad():
+        model.eval()
+        ref = trainer_mod._make_batch(seqs, tok.pad_token_id)
+        expected = trainer_mod._token_logp(trainer_mod._response_logits(model, ref, 1.0), ref.targets)
+    model.train()
+    batch = trainer_mod._make_batch(seqs, tok.pad_token_id)
+    logp = trainer_mod._token_logp(trainer_mod._response_logits(model, batch, 1.0), batch.targets)
+    assert torch.equal(logp.detach(), expected)
+
+
+def test_shared_prefix_batch_gives_the_full_forward_logprobs_and_gradients(model_dir: Path) -> None:
+    """The shared-prefix layout (each prompt once per mini-batch) computes what the right-padded
+    prompt+response forward computes: the same response log-probs and the same loss gradient."""
+    tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert trainer_mod.supports(model)
+    prompts = trainer_mod._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 3)])
+    prompts[1] = prompts[1][2:]  # unequal prompt lengths
+    comps = trainer_mod.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
+                               eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                               generator=torch.Generator().manual_seed(2), batch_size=64)
+    responses = [c.token_ids[: 2 + (5 * i) % 11] for i, c in enumerate(comps)]  # unequal lengths
+    adv = [float(i % 3) - 1.0 for i in range(len(comps))]
+    flat = trainer_mod._make_batch([(prompts[c.prompt_index], r, a) for c, r, a in zip(comps, responses, adv)],
+                                   tok.pad_token_id)
+    shared = trainer_mod._make_shared_batch(
+        [(prompts[p], responses[p * 4 : p * 4 + 4], adv[p * 4 : p * 4 + 4]) for p in range(3)],
+        tok.pad_token_id,
+    )
+    model.train()
+    results = []
+    for batch in (flat, shared):
+        model.zero_grad()
+        logits = trainer_mod._response_logits(model, batch, 0.9)
+        logp = trainer_mod._token_logp(logits, batch.targets)
+        loss, _ = trainer_mod.policy_loss(logp, logp.detach() - 0.05, batch.advantages, batch.mask,
+                                          clip_low=0.2, clip_high=0.28, dual_clip=10.0)
+        loss = loss + trainer_mod.entropy_loss(logits, batch.mask, coef=0.1)
+        loss.backward()
+        per_row = [logp[i][batch.mask[i].bool()] for i in range(len(comps))]
+        results.append((per_row, float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (rows_a, loss_a, grads_a), (rows_b, loss_b, grads_b) = results
+    for a, b in zip(rows_a, rows_b):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5, abs=1e-6)
+    for name, g in grads_a.items():
+        assert torch.allclose(g, grads_b[name], atol=1e-5, rtol=1e-4), name
+
+
 def test_entropy_reward_and_entropy_loss_run(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     seen: list = []
     real = trainer_mod.compute_rewards

@@ -1,0 +1,270 @@
+"""Run every benchmark and rewrite ``docs/benchmarks.md`` (and ``docs/benchmarks_scaling.png``).
+
+    python -m benchmarks.run                       # everything that needs no results tree
+    python -m benchmarks.run --tree .              # + real jobs before/after and the end-to-end estimate
+    python -m benchmarks.run --tree . --e2e        # + a timed fresh clone (20-30 min; quiet machine only)
+
+``make bench`` installs the benchmark extras (TRL, with the pipeline's pins as constraints) and runs the
+first form with ``--tree .`` when a results tree exists. Raw numbers go to ``benchmarks/out/results.json``;
+the markdown is generated from them only, so every number in it comes from this run (or, for the timed
+end-to-end run, from the ``--e2e-json`` file it names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from benchmarks import common
+
+DOC = common.ROOT / "docs" / "benchmarks.md"
+PNG = common.ROOT / "docs" / "benchmarks_scaling.png"
+BEFORE = "86baa5f"  # main before issue 6: the HF-forward sampler, a no-grad old-log-prob forward per mini-batch
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tree", type=Path, help="a built results tree (models/, data/, results/benchmarks/)")
+    p.add_argument("--before", default=BEFORE, help="the commit whose alignrl is 'before'")
+    p.add_argument("--e2e", action="store_true", help="also time a fresh clone end to end (20-30 min)")
+    p.add_argument("--e2e-json", type=Path, help="use this earlier benchmarks.e2e clone result instead")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--skip", default="", help="comma list of parts to skip: sampling,rl,grading,jobs,scaling")
+    p.add_argument("--reuse", action="store_true", help="keep parts already in benchmarks/out/results.json")
+    p.add_argument("--redo", default="", help="with --reuse: comma list of parts to measure again")
+    p.add_argument("--render-only", action="store_true", help="rewrite the docs from benchmarks/out/results.json")
+    a = p.parse_args()
+    if a.render_only:
+        results = json.loads((common.OUT / "results.json").read_text())
+        if "jobs" in results:  # derived, not measured: recomputed from the tree and the jobs' speed-ups
+            from benchmarks import e2e, scaling
+
+            tree = Path(results["jobs"]["tree"])
+            speed = _speedups(results)
+            results["e2e_estimate"] = e2e.summarize(tree, 2, speed, e2e._table_claims(common.ROOT))
+            if results.get("scaling"):
+                results["scaling"]["claims"] = scaling.claims_curve(tree, speed)
+            (common.OUT / "results.json").write_text(json.dumps(results, indent=2))
+        if results.get("scaling"):
+            from benchmarks.scaling import plot
+
+            plot(results["scaling"], PNG)
+        DOC.write_text(render(results))
+        return
+    skip = set(filter(None, a.skip.split(",")))
+    raw_path = common.OUT / "results.json"
+    common.OUT.mkdir(parents=True, exist_ok=True)
+    results: dict = json.loads(raw_path.read_text()) if a.reuse and raw_path.exists() else {}
+    for name in filter(None, a.redo.split(",")):
+        results.pop(name, None)
+    results["machine"] = common.machine_info()
+    started = time.time()
+
+    def part(name: str, fn) -> None:
+        if name in skip or (a.reuse and name in results):
+            return
+        print(f"[bench] {name} ...", flush=True)
+        t0 = time.time()
+        results[name] = fn()
+        results[name]["bench_seconds"] = time.time() - t0
+        results[name]["commit"] = results["machine"].get("commit")
+        raw_path.write_text(json.dumps(results, indent=2))
+
+    from benchmarks import e2e, grading, jobs, rl, sampling, scaling
+
+    part("sampling", lambda: sampling.measure(rounds=a.rounds))
+    part("rl", lambda: rl.measure(rounds=max(2, a.rounds - 1), before_rev=a.before))
+    part("grading", lambda: grading.measure(rounds=a.rounds))
+    if a.tree is not None:
+        part("jobs", lambda: jobs.measure(a.tree, a.before, rounds=2))
+        speed = _speedups(results)
+        claims = e2e._table_claims(common.ROOT)
+        results["e2e_estimate"] = e2e.summarize(a.tree, 2, speed, claims)
+        part("scaling", lambda: scaling.measure(a.tree, speed))
+    else:
+        part("scaling", lambda: scaling.measure(None, None))
+    if a.e2e:
+        results["e2e_clone"] = e2e.clone_run()
+    elif a.e2e_json:
+        results["e2e_clone"] = json.loads(a.e2e_json.read_text())
+    results["total_bench_seconds"] = time.time() - started
+    raw_path.write_text(json.dumps(results, indent=2))
+    if results.get("scaling"):
+        from benchmarks.scaling import plot
+
+        plot(results["scaling"], PNG)
+    DOC.write_text(render(results))
+    print(f"[bench] wrote {DOC.relative_to(common.ROOT)} and {raw_path.relative_to(common.ROOT)}")
+
+
+def _speedups(results: dict) -> dict | None:
+    if "jobs" not in results:
+        return None
+    j = results["jobs"]
+    return {"train": j["speedup_rl"], "eval": j["speedup_eval"], "baseline": j["speedup_eval"]}
+
+
+def _f(x, nd=2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def render(r: dict) -> str:
+    m = r["machine"]
+    L = ["# Benchmarks", "",
+         "Generated by `python -m benchmarks.run` (see `make bench`); do not edit by hand. Every number below",
+         "comes from that run (`benchmarks/out/results.json`). Each measurement runs in its own child process",
+         "with one intra-op thread (the pipeline's per-job setting); the sides of a comparison alternate round",
+         "by round on the same machine, and the ratios are ratios of medians. Speeds are per CPU-second of the",
+         "measured process (`time.process_time()`): on a shared machine a process's wall time depends on what",
+         "else runs, its CPU time much less, and for one-thread work on an idle core the two are equal. Wall-clock",
+         "figures are listed beside them.", "",
+         f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, transformers "
+         f"{m['transformers']}, TRL {m.get('trl')}; commit `{m.get('commit')}`; load average at start "
+         f"{m['load_average_at_start']:.1f} (the machine is shared: absolute numbers are noisy, ratios less so).", ""]
+    commits = {k: v.get("commit") for k, v in r.items() if isinstance(v, dict) and v.get("commit") and k != "machine"}
+    if len(set(commits.values())) > 1:
+        L += ["Parts measured at other commits (reused with `--reuse`): "
+              + ", ".join(f"{k} `{c}`" for k, c in commits.items()) + ".", ""]
+    L += ["## Summary", "", "| comparison | result | target |", "|---|---|---|"]
+    s = r.get("sampling")
+    if s:
+        L.append(f"| sampling: ours vs `model.generate` (sequences per CPU-second) | **{s['ratio_ours_vs_generate']:.2f}x** "
+                 f"(before issue 6: {s.get('ratio_ours_hf_vs_generate', float('nan')):.2f}x) | >= 3x |")
+    q = r.get("rl")
+    if q:
+        before = q.get("ratio_ours_before_vs_trl")
+        L.append(f"| RL: ours vs TRL `GRPOTrainer` (optimizer steps per CPU-second) | **{q['ratio_ours_vs_trl']:.2f}x** "
+                 f"(before issue 6: {_f(before)}x) | >= 10x |")
+    g = r.get("grading")
+    if g:
+        L.append(f"| grading: 2-process pool vs one process (answers/s) | {g['ratio_pool_vs_single']:.2f}x | - |")
+    e = r.get("e2e_clone")
+    if e:
+        L.append(f"| `snakemake results/table2.csv --cores all`, fresh clone (commit `{e['commit'][:7]}`) | "
+                 f"{e['snakemake_s'] / 60:.1f} min (+ {e['setup_s'] / 60:.1f} min setup) | <= 15 min |")
+    est = r.get("e2e_estimate")
+    if est:
+        w = est.get("simulated_wall_s_with_speedup", est["simulated_wall_s"])
+        L.append(f"| table2 jobs on 2 cores, estimated (below) | {w / 60:.1f} min (before: "
+                 f"{est['simulated_wall_s'] / 60:.1f} min) | <= 15 min |")
+    L.append("")
+    if s:
+        st = s["settings"]
+        L += ["## Sampling", "",
+              f"{st['prompts']} task prompts x {st['n']} samples = {st['rows']} rows in one batch, exactly "
+              f"{st['max_new_tokens']} new tokens per row (end-of-sequence disabled on both sides), temperature 1, "
+              f"top-p 1, no top-k, {st['threads']} thread; {st['rounds']} rounds x {st['reps_per_round']} timed "
+              "runs per side after a warm-up (`python -m benchmarks.sampling`).", "",
+              "| side | sequences / CPU-s | sequences / s (wall) | peak RSS (MB) | RSS after loading (MB) |",
+              "|---|---|---|---|---|"]
+        names = {"ours": "ours (lean decode step, shared prompt cache)",
+                 "ours_hf": "ours through the HF forward (the sampler before issue 6)",
+                 "generate": "HF `model.generate`"}
+        for k, v in s["sides"].items():
+            L.append(f"| {names.get(k, k)} | {v['seq_per_cpu_s']:.1f} | {v['seq_per_s']:.1f} | {v['peak_rss_mb']:.0f} | "
+                     f"{v['rss_setup_mb']:.0f} |")
+        L.append("")
+    if q:
+        st = q["settings"]
+        L += ["## RL", "",
+              f"{st['prompts']} prompts x {st['samples']} samples per optimizer step, {st['max_new_tokens']} tokens per "
+              f"completion (end-of-sequence disabled), one update on all 128 completions, no KL, no reference "
+              f"model, no old-log-prob forward, {st['threads']} thread; {st['warmup_steps']} warm-up step then "
+              f"{st['timed_steps_per_round']} timed steps per round, {st['rounds']} rounds "
+              "(`python -m benchmarks.rl`; TRL's settings are in that module's docstring).", "",
+              "| side | CPU s / optimizer step | wall s / optimizer step | steps / CPU-s | peak RSS (MB) |",
+              "|---|---|---|---|---|"]
+        names = {"ours": "ours", "trl": "TRL `GRPOTrainer`", "ours_before": f"ours before issue 6 (`{q.get('before_rev')}`)"}
+        for k, v in q["sides"].items():
+            L.append(f"| {names.get(k, k)} | {v['cpu_seconds_per_step']:.2f} | {v['seconds_per_step']:.2f} | "
+                     f"{v['steps_per_cpu_s']:.3f} | {v['peak_rss_mb']:.0f} |")
+        L.append("")
+    if g:
+        st = g["settings"]
+        L += ["## Grading", "",
+              f"{st['answers']} responses (both tasks; correct, wrong, malformed, garbage): extraction, verifier and "
+              f"format check, as evaluation does per sample. Pool: `multiprocessing.Pool({st['workers']})`, chunks of "
+              f"{st['chunk']}, start-up included (`python -m benchmarks.grading`). Wall clock (a pool's only gain is "
+              "parallel wall time), so this comparison is as noisy as the machine.", "",
+              "| side | answers/s | peak RSS (MB, parent) |", "|---|---|---|"]
+        for k, v in g["sides"].items():
+            L.append(f"| {k} | {v['answers_per_s']:.0f} | {v['peak_rss_mb']:.0f} |")
+        L += ["", "Evaluation grades in its own process: an evaluation job grades 3,200 answers, a few hundredths "
+              "of a second at these rates, while its sampling takes seconds, and on 2 cores both cores already run "
+              "jobs. A pool does not pay here, so evaluation has none.", ""]
+    j = r.get("jobs")
+    if j:
+        L += ["## Real jobs, before and after", "",
+              f"The same job with this tree's `alignrl` and with commit `{j['before_rev']}`'s (before issue 6), "
+              f"alternating, on the pretrained models of `{j['tree']}` (`python -m benchmarks.jobs`). `eval`: "
+              "`evaluate()` of a base model on 200 test problems x 16 samples; `rl`: `train()` with the "
+              f"config's `training:` settings, ground-truth reward, seconds per step over {j['rl_steps']} steps.", "",
+              "| job | unit | before | after | speed-up | wall before / after (s) | peak RSS before / after (MB) |",
+              "|---|---|---|---|---|---|---|"]
+        for k, v in j["jobs"].items():
+            L.append(f"| {k} | {v['unit']} | {v['before']:.2f} | {v['after']:.2f} | {v['speedup']:.2f}x | "
+                     f"{v['wall_before']:.2f} / {v['wall_after']:.2f} | "
+                     f"{v['peak_rss_mb_before']:.0f} / {v['peak_rss_mb_after']:.0f} |")
+        checks = [(k, v) for k, v in j["jobs"].items() if "result_before" in v]
+        if checks:
+            L += ["", "Same science: what each job computed, before / after (evaluation: pass@1; RL: training accuracy "
+                  "per step):", ""]
+            for k, v in checks:
+                fmt = (lambda x: f"{x:.6f}") if not isinstance(v["result_before"], list) else (
+                    lambda x: ", ".join(f"{a:.4f}" for a in x))
+                L.append(f"- {k}: {fmt(v['result_before'])} / {fmt(v['result_after'])}")
+        L.append("")
+    if est:
+        L += ["## End to end", "",
+              f"Per-step job times of the results tree `{est['tree']}` (Snakemake `benchmark:` files; table-2 jobs "
+              "only), and the wall time of those jobs on 2 one-thread slots, simulated with the workflow's "
+              "dependencies (`python -m benchmarks.e2e summarize`); 'after' divides each job type's time by the "
+              "speed-up measured above (pretraining unchanged). Setup (`make setup`, ~1 min) comes on top.", "",
+              "| step | jobs | sum (s) | longest (s) | peak RSS (MB) | sum after (s) |", "|---|---|---|---|---|---|"]
+        sp = est.get("speedup") or {}
+        for k, v in est["steps"].items():
+            L.append(f"| {k} | {v['jobs']} | {v['sum_s']:.0f} | {v['max_s']:.0f} | {v['peak_rss_mb']:.0f} | "
+                     f"{v['sum_s'] / sp.get(k, 1.0):.0f} |")
+        L += ["", f"Simulated wall on 2 cores: **{est['simulated_wall_s'] / 60:.1f} min** with the measured job "
+              f"times, **{est.get('simulated_wall_s_with_speedup', est['simulated_wall_s']) / 60:.1f} min** after "
+              "this issue's speed-ups.", ""]
+    if e:
+        ss = e["summary"]
+        L += ["### Timed fresh clone", "",
+              f"`python -m benchmarks.e2e clone` at commit `{e['commit'][:7]}`: setup {e['setup_s']:.0f} s, "
+              f"`snakemake results/table2.csv --cores all` {e['snakemake_s']:.0f} s.", "",
+              "| step | jobs | sum (s) | longest (s) | peak RSS (MB) |", "|---|---|---|---|---|"]
+        for k, v in ss["steps"].items():
+            L.append(f"| {k} | {v['jobs']} | {v['sum_s']:.0f} | {v['max_s']:.0f} | {v['peak_rss_mb']:.0f} |")
+        L.append("")
+    c = r.get("scaling")
+    if c:
+        L += ["## Scaling", "", "![scaling](benchmarks_scaling.png)", "",
+              "CPU seconds. Model size (4 layers, 4 heads, MLP 3x hidden; sampling 16 x 16 rows x 64 tokens; one "
+              "RL step of 16 x 8 completions):", "",
+              "| hidden | parameters (M) | sampling (s) | RL step (s) | peak RSS (MB) |",
+              "|---|---|---|---|---|"]
+        for x in c["model_size"]:
+            L.append(f"| {x['hidden']} | {x['params_m']} | {x['sample_s']:.2f} | {x['rl_step_s']:.2f} | {x['peak_rss_mb']:.0f} |")
+        L += ["", "Samples per problem (16 problems, 64 tokens, default model):", "",
+              "| n | rows | sampling (s) | peak RSS (MB) |", "|---|---|---|---|"]
+        for x in c["samples_per_problem"]:
+            L.append(f"| {x['n']} | {x['rows']} | {x['sample_s']:.2f} | {x['peak_rss_mb']:.0f} |")
+        if c.get("claims"):
+            L += ["", "Number of claims (x 2 models x 2 tasks, one seed; simulated 2-core wall of the table's jobs):", "",
+                  "| claims | RL runs | wall, measured job times (min) | wall, after speed-ups (min) |", "|---|---|---|---|"]
+            for x in c["claims"]:
+                L.append(f"| {x['claims']} | {x['runs']} | {x['wall_s_measured_jobs'] / 60:.1f} | "
+                         f"{_f(x['wall_s_with_speedup'] and x['wall_s_with_speedup'] / 60, 1)} |")
+        L.append("")
+    notes = common.ROOT / "benchmarks" / "NOTES.md"
+    if notes.exists():
+        L += [notes.read_text().rstrip(), ""]
+    L.append(f"_Benchmark run took {r.get('total_bench_seconds', 0) / 60:.0f} min._")
+    return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    main()
