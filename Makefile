@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test clean
+.PHONY: setup table2 test slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ table2: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# As root: install SLURM, start a one-node cluster on localhost, run the smoke config through
+# profiles/slurm, check that every job went through sbatch, stop the daemons.
+slurm-smoke: setup
+	PYTHON=$(BIN)/python .ci/slurm/smoke.sh
 
 clean:
 	rm -rf results .snakemake
