@@ -24,7 +24,7 @@ test: setup
 # As root: install SLURM, start a one-node cluster on localhost, run the smoke config through
 # profiles/slurm, check that every job went through sbatch, stop the daemons.
 slurm-smoke: setup
-	PYTHON=$(BIN)/python .ci/slurm/smoke.sh
+	PYTHON=$(abspath $(BIN))/python .ci/slurm/smoke.sh
 
 clean:
 	rm -rf results .snakemake

@@ -87,13 +87,13 @@ NodeName=$host Name=gpu Type=$GPU_TYPE File=$DIR/dev/fakegpu[0-$((GPU_COUNT - 1)
 EOF
 }
 
-# a daemon that exited but was not reaped yet (state Z) counts as gone
-pid_alive() {
-    [ -f "$1" ] || return 1
+# a process that exited but was not reaped yet (state Z) counts as gone
+alive() {
     local state
-    state=$(ps -o stat= -p "$(cat "$1")" 2>/dev/null) || return 1
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
     [ "${state:0:1}" != Z ]
 }
+pid_alive() { [ -f "$1" ] && alive "$(cat "$1" 2>/dev/null)"; }
 
 start_munge() {
     if munge -n </dev/null >/dev/null 2>&1; then
@@ -118,6 +118,7 @@ wait_idle() {
         state=$(sinfo --noheader -p "$PARTITION" -o %t 2>/dev/null || true)
         case "$state" in
             idle|mix|alloc) say "node is $state"; return ;;
+            inval*|drain*|drng*|down*) [ "$SECONDS" -lt 10 ] || break ;;
         esac
         sleep 0.5
     done
@@ -131,7 +132,9 @@ start() {
     if pid_alive "$DIR/slurmctld.pid" || pid_alive "$DIR/slurmd.pid"; then
         say "daemons from $DIR are running; stop them first"; exit 1
     fi
-    rm -rf "$DIR"
+    # only what an earlier start left: ALIGNRL_SLURM_DIR may name a directory that holds other things
+    rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/dev" "$DIR/profile" "$DIR"/*.pid "$DIR/munged.started-here"
+    SECONDS=0
     write_config
     start_munge
     # -i: ignore state left by an earlier cluster; the daemons fork and write their pid files
@@ -146,10 +149,10 @@ start() {
 
 stop_pidfile() {
     local file=$1 name=$2 pid
-    pid_alive "$file" || return 0
-    pid=$(cat "$file")
+    pid=$(cat "$file" 2>/dev/null) || return 0
+    alive "$pid" || return 0
     kill "$pid"
-    for _ in $(seq 50); do pid_alive "$file" || { say "stopped $name"; return 0; }; sleep 0.2; done
+    for _ in $(seq 50); do alive "$pid" || { say "stopped $name"; return 0; }; sleep 0.2; done
     say "$name (pid $pid) ignores SIGTERM; killing it"
     kill -9 "$pid" 2>/dev/null || true
 }

@@ -17,6 +17,8 @@ say() { echo "[slurm-smoke] $*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
 
 [ -x "$PYTHON" ] || fail "$PYTHON not found: run \`make setup\` first, or set PYTHON"
+# absolute, since the run happens elsewhere; not through realpath, which would leave the venv
+PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")
 "$PYTHON" -c "import snakemake_executor_plugin_slurm" 2>/dev/null \
     || fail "snakemake-executor-plugin-slurm is not installed for $PYTHON (envs/requirements-cpu.txt pins it)"
 
@@ -42,7 +44,7 @@ SECONDS=0
 say "running $TARGET on configs/smoke.yaml through profiles/slurm in $WORK"
 cd "$WORK"
 # targets before --configfile, which takes every following word as another config file
-if ! timeout 2400 "$PYTHON" -m snakemake "$TARGET" -s "$REPO/Snakefile" --configfile "$REPO/configs/smoke.yaml" \
+if ! timeout 1800 "$PYTHON" -m snakemake "$TARGET" -s "$REPO/Snakefile" --configfile "$REPO/configs/smoke.yaml" \
         --profile "$PROFILE" >"$WORK/snakemake.log" 2>&1; then
     tail -n 80 "$WORK/snakemake.log" >&2
     find "$WORK/logs/slurm" -name '*.log' -exec tail -n 40 {} + >&2 2>/dev/null || true
