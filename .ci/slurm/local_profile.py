@@ -23,7 +23,9 @@ LOCAL_VALUES = {
     "EDIT_gpu_partition": "ci",
     "EDIT_gpu_model": "ci",
 }
-# no slurmdbd: the account line goes (as the profile's comment says) and sacct cannot answer
+# no slurmdbd: the account line goes (as the profile's comment says) and sacct cannot answer.
+# (Plugin 2.8.0 ignores slurm-no-account: without an account it asks sacct for one, warns that it could
+# not guess one and submits without -A; the flag is set for what it says, should a later plugin honour it.)
 NO_ACCOUNT = "EDIT_account"
 LOCAL_SETTINGS = {
     "slurm-no-account": True,
