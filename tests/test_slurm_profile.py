@@ -154,11 +154,15 @@ job               count
 --------------  -------
 prepare_task          1
 train_claim           2
-total                 3
+all                   1
+total                 4
 
 Job 1 has been submitted with SLURM jobid 11 (log: x).
 Job 2 has been submitted with SLURM jobid 12 (log: x).
 Job 3 has been submitted with SLURM jobid 13 (log: x).
+
+localrule all:
+    input: results/table2.csv
 """
 
 

@@ -5,7 +5,7 @@ one per Snakemake job, on the profile's partition, and exactly the GPU rules hel
 
 The evidence is slurmctld's own record (`scontrol show job`), which keeps finished jobs for MinJobAge
 seconds (cluster.sh sets an hour), compared with what Snakemake logged: the run ID the plugin names its
-jobs by, the job count per rule, and the SLURM job IDs it submitted.
+jobs by, the job count per rule (less the rules it ran itself), and the SLURM job IDs it submitted.
 """
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def snakemake_run(log: str) -> tuple[str, Counter, set[str]]:
         counts[rule] = int(count)
     if sum(counts.values()) != int(table.group(2)):
         raise AssertionError(f"job stats do not add up: {counts} vs total {table.group(2)}")
+    # jobs Snakemake runs itself (local rules, and rules without an action such as `all`) are logged as
+    # `localrule <name>:` and never reach SLURM
+    for rule in set(re.findall(r"^localrule (\w+):", log, re.M)):
+        counts.pop(rule, None)
     submitted = set(re.findall(r"has been submitted with SLURM jobid (\d+)", log))
     return run_ids[0], counts, submitted
 
