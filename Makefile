@@ -8,10 +8,12 @@ CORES ?= all
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: envs/requirements-cpu.txt pyproject.toml
+$(VENV)/.installed: envs/requirements-cpu.txt envs/requirements-verl-cpu.txt envs/requirements-verl-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r envs/requirements-cpu.txt
+	# one resolver call, so the verl-side packages cannot move the CPU torch / transformers pins
+	$(BIN)/pip install --quiet -r envs/requirements-cpu.txt -r envs/requirements-verl-cpu.txt
+	$(BIN)/pip install --quiet --no-deps -r envs/requirements-verl-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 

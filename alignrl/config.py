@@ -91,11 +91,11 @@ def check_cross_references(config: dict) -> None:
     if config["alignment"]["weak_at_most"] >= config["alignment"]["strong_at_least"]:
         raise ConfigError("config key 'alignment.weak_at_most' must be below 'alignment.strong_at_least'")
     for name, task in config["tasks"].items():
-        if task["generator"] not in tasks.TASKS:
-            raise ConfigError(
-                f"config key 'tasks.{name}.generator': unknown generator '{task['generator']}'; "
-                f"known: {sorted(tasks.TASKS)}"
-            )
+        _check_task(name, task)
+    for name, model in config["models"].items():
+        if model["source"] == "hub" and not model.get("hub_id"):
+            raise ConfigError(f"config key 'models.{name}.hub_id': a hub model needs its Hugging Face id")
+    _check_backends(config)
     for name, model in config["models"].items():
         for task_name in model["corpus"]["task_fractions"]:
             if task_name not in config["tasks"]:
@@ -167,6 +167,65 @@ def check_cross_references(config: dict) -> None:
                     f"config key 'tables.{name}.claims': unknown claim '{claim}'; "
                     f"known: {sorted(config['claims'])}"
                 )
+
+
+def _check_task(name: str, task: dict) -> None:
+    from alignrl import hub_data, tasks
+    from alignrl.tasks.graders import GRADERS
+
+    if task["source"] == "synthetic":
+        if task["generator"] not in tasks.TASKS:
+            raise ConfigError(
+                f"config key 'tasks.{name}.generator': unknown generator '{task['generator']}'; "
+                f"known: {sorted(tasks.TASKS)}"
+            )
+        return
+    if task["generator"] not in GRADERS:
+        raise ConfigError(
+            f"config key 'tasks.{name}.generator': a hub task names its grader; unknown '{task['generator']}', "
+            f"known: {sorted(GRADERS)}"
+        )
+    datasets = task["datasets"]
+    for needed in ["train", *task["benchmarks"]]:
+        if needed not in datasets:
+            raise ConfigError(f"config key 'tasks.{name}.datasets': no dataset named '{needed}'")
+    if "val" in task["benchmarks"] or "train" in task["benchmarks"]:
+        raise ConfigError(f"config key 'tasks.{name}.benchmarks': train and val are not benchmarks")
+    for ds_name, spec in datasets.items():
+        if spec["loader"] not in hub_data.LOADERS:
+            raise ConfigError(
+                f"config key 'tasks.{name}.datasets.{ds_name}.loader': unknown loader '{spec['loader']}'; "
+                f"known: {sorted(hub_data.LOADERS)}"
+            )
+
+
+def _check_backends(config: dict) -> None:
+    backend, res = config["backend"], config["resources"]
+    if backend["training"] == "verl":
+        from alignrl.verl_backend import check_claim
+
+        for name in config["claims"]:
+            check_claim(name, training_settings(config, name))
+        need = config["verl"]["n_gpus_per_node"]
+        if res["train"]["gpus"] < need:
+            raise ConfigError(
+                f"config key 'resources.train.gpus': {res['train']['gpus']} is fewer than verl.n_gpus_per_node = {need}"
+            )
+        if config["verl"]["n_gpus_per_node"] % config["verl"]["rollout_tensor_parallel_size"]:
+            raise ConfigError(
+                "config key 'verl.rollout_tensor_parallel_size': must divide verl.n_gpus_per_node"
+            )
+    if backend["sampling"] == "vllm":
+        from alignrl.vllm_backend import MAX_N
+
+        if config["evaluation"]["n"] > MAX_N:
+            raise ConfigError(f"config key 'evaluation.n': the vLLM backend samples at most {MAX_N} per problem")
+        need = config["vllm"]["tensor_parallel_size"]
+        if res["evaluate"]["gpus"] < need:
+            raise ConfigError(
+                f"config key 'resources.evaluate.gpus': {res['evaluate']['gpus']} is fewer than "
+                f"vllm.tensor_parallel_size = {need}"
+            )
 
 
 SWEEP_SEPARATOR = "__lr"
@@ -261,6 +320,8 @@ def _check_beyond(config: dict) -> None:
     if dial["levels"]:
         if dial["model"] not in config["models"]:
             raise ConfigError(f"config key 'dial.model': unknown model '{dial['model']}'; known: {sorted(config['models'])}")
+        if config["models"][dial["model"]]["source"] != "pretrain":
+            raise ConfigError(f"config key 'dial.model': '{dial['model']}' is not pretrained here; the dial changes its corpus")
         if dial["task"] not in config["tasks"]:
             raise ConfigError(f"config key 'dial.task': unknown task '{dial['task']}'; known: {sorted(config['tasks'])}")
         if len(dial["levels"]) < 2:
@@ -288,6 +349,11 @@ def _check_beyond(config: dict) -> None:
         if name not in config["models"]:
             raise ConfigError(
                 f"config key 'contamination.models': unknown model '{name}'; known: {sorted(config['models'])}"
+            )
+        if config["models"][name]["source"] != "pretrain":
+            raise ConfigError(
+                f"config key 'contamination.models': '{name}' is a hub model; the probe runs the native sampler "
+                "on pretrained models of this pipeline only"
             )
     if probe["models"] and probe["control"]["enabled"]:
         if probe["control"]["model"] not in config["models"]:

@@ -27,7 +27,7 @@ from alignrl.sampling import sample
 from alignrl.tasks import get_task
 from alignrl.tokenizer import load_tokenizer
 
-__all__ = ["SAMPLE_COLUMNS", "task_of_row", "evaluate", "summarize", "write_evaluation"]
+__all__ = ["SAMPLE_COLUMNS", "task_of_row", "evaluate", "sample_record", "samples_frame", "summarize", "write_evaluation"]
 
 SAMPLE_COLUMNS: tuple[str, ...] = (
     "problem_id",
@@ -138,26 +138,12 @@ def evaluate(
     finally:
         torch.set_num_threads(old_threads)
 
-    records = []
-    for comp, text in zip(completions, texts):
-        p = comp.prompt_index
-        answer = extract_answer(text)
-        records.append(
-            {
-                "problem_id": uids[p],
-                "sample_index": comp.sample_index,
-                "text": text,
-                "extracted_answer": answer,
-                "correct": bool(tasks[p].verify(answer, truths[p])),
-                "well_formatted": bool(is_well_formatted(text)),
-                "response_tokens": len(comp.token_ids),
-                "finished": comp.finished,
-                "ground_truth": truths[p],
-            }
-        )
-    samples = pd.DataFrame.from_records(records, columns=list(SAMPLE_COLUMNS))
-    samples = samples.astype({"sample_index": "int64", "response_tokens": "int64", "correct": "bool",
-                              "well_formatted": "bool", "finished": "bool"})
+    records = [
+        sample_record(uids[c.prompt_index], c.sample_index, text, len(c.token_ids), c.finished,
+                      tasks[c.prompt_index], truths[c.prompt_index])
+        for c, text in zip(completions, texts)
+    ]
+    samples = samples_frame(records)
     metrics = summarize(samples, n=n, ks=ks, n_boot=n_boot, alpha=alpha,
                         boot_seed=seed if boot_seed is None else boot_seed)
     metrics.update(
@@ -171,6 +157,33 @@ def evaluate(
         }
     )
     return samples, metrics
+
+
+def sample_record(
+    problem_id: str, sample_index: int, text: str, response_tokens: int, finished: bool, task: Any, truth: str
+) -> dict[str, Any]:
+    """One row of ``samples.parquet``: strict extraction, the task's verifier, the format check.
+
+    Shared by every sampling backend, so native and vLLM evaluations grade identically.
+    """
+    answer = extract_answer(text)
+    return {
+        "problem_id": problem_id,
+        "sample_index": int(sample_index),
+        "text": text,
+        "extracted_answer": answer,
+        "correct": bool(task.verify(answer, truth)),
+        "well_formatted": bool(is_well_formatted(text)),
+        "response_tokens": int(response_tokens),
+        "finished": bool(finished),
+        "ground_truth": truth,
+    }
+
+
+def samples_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    samples = pd.DataFrame.from_records(list(records), columns=list(SAMPLE_COLUMNS))
+    return samples.astype({"sample_index": "int64", "response_tokens": "int64", "correct": "bool",
+                           "well_formatted": "bool", "finished": "bool"})
 
 
 def summarize(

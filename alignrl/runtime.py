@@ -65,3 +65,30 @@ def _json_default(obj: Any) -> Any:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)
+
+
+class NoGPUError(RuntimeError):
+    """A GPU rule started where no CUDA device is visible."""
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process can use (0 without CUDA, or when CUDA_VISIBLE_DEVICES hides them all)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def require_gpu(rule: str, backend: str, needed: int = 1, count: int | None = None) -> int:
+    """Refuse to start a GPU job without GPUs, instead of letting it crawl (or fail late) on CPU.
+
+    ``count`` overrides the detected number of devices (tests). Returns the number of visible devices.
+    """
+    have = visible_gpus() if count is None else int(count)
+    if have < needed:
+        hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise NoGPUError(
+            f"rule '{rule}' uses the {backend} backend and needs {needed} GPU(s), but {have} CUDA device(s) are "
+            f"visible (CUDA_VISIBLE_DEVICES={hidden!r}). Run it on a GPU node (e.g. --profile profiles/slurm) "
+            "or set backend.training / backend.sampling to 'native' in the config."
+        )
+    return have

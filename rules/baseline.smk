@@ -8,9 +8,15 @@ rule baseline_passk:
     params:
         evaluation=config["evaluation"],
         generator=task_generator,
+        backend=config["backend"]["sampling"],
+        vllm=VLLM_SETTINGS,
     threads: config["threads"]["evaluate"]
+    resources:
+        gpus=RESOURCES["evaluate"]["gpus"],
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        EVAL_ENV
     log:
         "logs/baseline/{model}/{task}/{bench}.log",
     benchmark:

@@ -48,9 +48,15 @@ rule large_k_baseline:
     params:
         evaluation=large_k_evaluation(),
         generator=task_generator,
+        backend=config["backend"]["sampling"],
+        vllm=VLLM_SETTINGS,
     threads: config["threads"]["evaluate"]
+    resources:
+        gpus=RESOURCES["evaluate"]["gpus"],
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        EVAL_ENV
     log:
         "logs/large_k/baseline/{model}/{task}/{bench}.log",
     benchmark:
@@ -69,9 +75,15 @@ rule large_k_eval:
     params:
         evaluation=large_k_evaluation(),
         generator=task_generator,
+        backend=config["backend"]["sampling"],
+        vllm=VLLM_SETTINGS,
     threads: config["threads"]["evaluate"]
+    resources:
+        gpus=RESOURCES["evaluate"]["gpus"],
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        EVAL_ENV
     log:
         "logs/large_k/eval/{claim}/{model}/{task}/seed{seed}/{bench}.log",
     benchmark:
@@ -129,6 +141,9 @@ rule contamination_probe:
         bootstrap=config["evaluation"]["bootstrap"],
         contaminated=is_contaminated_control,
     threads: config["threads"]["evaluate"]
+    resources:
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
         "../envs/cpu.yaml"
     log:

@@ -16,8 +16,20 @@ from alignrl.workflow_paths import baseline_metrics_path, eval_metrics_path
 finalize_config(config)
 
 TASKS = sorted(config["tasks"])
+SYNTHETIC_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "synthetic")
+HUB_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "hub")
+HUB_SPLITS = sorted({"train", "val", *(b for t in HUB_TASKS for b in config["tasks"][t]["benchmarks"])})
 MODELS = sorted(config["models"])  # the tables' models
 ALL_MODELS = sorted(all_models(config))  # plus the dial's levels and the contaminated control
+PRETRAIN_MODELS = sorted(m for m, c in all_models(config).items() if c["source"] == "pretrain")
+HUB_MODELS = sorted(m for m, c in all_models(config).items() if c["source"] == "hub")
+RESOURCES = config["resources"]  # portable: gpus, mem_mb, runtime; profiles map them to a scheduler
+# GPU backends run in the GPU environment (verl[vllm] pins its own torch); everything else in the CPU one.
+TRAIN_ENV = "../envs/gpu.yaml" if config["backend"]["training"] == "verl" else "../envs/cpu.yaml"
+EVAL_ENV = "../envs/gpu.yaml" if config["backend"]["sampling"] == "vllm" else "../envs/cpu.yaml"
+# Backend settings reach a job only when its backend uses them, so editing them never reruns native jobs.
+VERL_SETTINGS = config["verl"] if config["backend"]["training"] == "verl" else {}
+VLLM_SETTINGS = config["vllm"] if config["backend"]["sampling"] == "vllm" else {}
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
 
@@ -177,7 +189,7 @@ def is_contaminated_control(wildcards):
 def contamination_summaries(wildcards):
     return [
         f"results/contamination/{m}/{t}/{b}/summary.json"
-        for m in contamination_models(config) for t in TASKS for b in benchmarks(t)
+        for m in contamination_models(config) for t in SYNTHETIC_TASKS for b in benchmarks(t)
     ]
 
 

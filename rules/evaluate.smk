@@ -9,9 +9,15 @@ rule evaluate_run:
     params:
         evaluation=config["evaluation"],
         generator=task_generator,
+        backend=config["backend"]["sampling"],
+        vllm=VLLM_SETTINGS,
     threads: config["threads"]["evaluate"]
+    resources:
+        gpus=RESOURCES["evaluate"]["gpus"],
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        EVAL_ENV
     log:
         "logs/eval/{claim}/{model}/{task}/seed{seed}/{bench}.log",
     benchmark:

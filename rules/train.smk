@@ -14,9 +14,15 @@ rule train_claim:
         data=claim_data,
         generator=task_generator,
         checkpoints="results/checkpoints/{claim}/{model}/{task}/seed{seed}",
+        backend=config["backend"]["training"],
+        verl=VERL_SETTINGS,
     threads: config["threads"]["train"]
+    resources:
+        gpus=RESOURCES["train"]["gpus"],
+        mem_mb=RESOURCES["train"]["mem_mb"],
+        runtime=RESOURCES["train"]["runtime"],
     conda:
-        "../envs/cpu.yaml"
+        TRAIN_ENV
     log:
         "logs/train/{claim}/{model}/{task}/seed{seed}.log",
     benchmark:

@@ -4,6 +4,7 @@ The end-to-end run on a one-node SLURM cluster is .ci/slurm/smoke.sh (run by .ci
 these tests need no SLURM: they check the profile through Snakemake's own dry run."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import subprocess
@@ -15,9 +16,21 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILE = REPO / "profiles/slurm/config.yaml"
-# the rules that load and run a model: on a cluster each gets a GPU
-GPU_RULES = {"pretrain_model", "baseline_passk", "train_claim", "evaluate_run", "large_k_baseline", "large_k_eval",
-             "contamination_probe"}
+PAPER = REPO / "configs/paper.yaml"
+
+
+def _gpu_steps() -> dict[str, str]:
+    """rule -> the `resources:` step whose portable GPU count it declares (gpus=RESOURCES[step]["gpus"])."""
+    steps = {}
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        for rule, body in re.findall(r"^rule (\w+):\n((?:[ #].*\n|\n)*)", path.read_text(), re.M):
+            found = re.findall(r'gpus=RESOURCES\["(\w+)"\]\["gpus"\]', body)
+            if found:
+                steps[rule] = found[0]
+    return steps
+
+
+GPU_RULES = set(_gpu_steps())
 # resource keys that name things of one cluster: they belong in a profile, never in a rule
 CLUSTER_KEYS = ("slurm_partition", "slurm_account", "slurm_extra", "gpu_model", "gres", "constraint", "qos")
 
@@ -33,41 +46,38 @@ def _profile() -> dict:
     return yaml.safe_load(PROFILE.read_text())
 
 
-def _workflow_rules() -> set[str]:
+@functools.cache
+def _workflow_rules() -> frozenset[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--list-rules", "-s", str(REPO / "Snakefile"),
          "--configfile", str(REPO / "configs/smoke.yaml")],
         capture_output=True, text=True, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return set(proc.stdout.split())
+    return frozenset(proc.stdout.split())
 
 
-def test_profile_gives_every_model_rule_a_gpu_and_names_only_existing_rules():
+def test_profile_names_existing_rules_and_defaults():
     profile = _profile()
     assert profile["executor"] == "slurm"
-    set_resources = profile["set-resources"]
     # Snakemake ignores --set-resources for a rule it does not know: a renamed rule would lose its GPU
-    assert set(set_resources) <= _workflow_rules(), set(set_resources) - _workflow_rules()
-    assert GPU_RULES <= set(set_resources)
-    for rule in GPU_RULES:
+    assert set(profile["set-resources"]) <= _workflow_rules(), set(profile["set-resources"]) - _workflow_rules()
+    assert {"slurm_partition", "slurm_account", "mem_mb", "runtime"} <= set(profile["default-resources"])
+
+
+def test_every_rule_that_declares_gpus_asks_slurm_for_the_paper_count():
+    """The plugin requests `gpu`, the rules declare `gpus`: the profile repeats the count, and must repeat
+    configs/paper.yaml's, or the job step (srun --gpus=<rule's gpus>) would ask for more than sbatch got."""
+    assert {"train_claim", "baseline_passk", "evaluate_run"} <= GPU_RULES
+    paper = yaml.safe_load(PAPER.read_text())["resources"]
+    set_resources = _profile()["set-resources"]
+    assert {r for r, res in set_resources.items() if "gpu" in res} == GPU_RULES
+    for rule, step in _gpu_steps().items():
         res = set_resources[rule]
-        assert int(res["gpu"]) >= 1 and res["gpu_model"] and res["slurm_partition"], (rule, res)
-        # runtime and memory come from the rule or default-resources; set-resources would override the rule's
+        assert res["gpu"] == paper[step]["gpus"] >= 1, (rule, step, res)
+        assert res["gpu_model"] and res["slurm_partition"], (rule, res)
+        # runtime and memory come from the rule; set-resources would override the rule's
         assert not {"mem_mb", "runtime"} & set(res), (rule, res)
-    defaults = profile["default-resources"]
-    assert {"slurm_partition", "slurm_account", "mem_mb", "runtime"} <= set(defaults)
-
-
-def test_every_rule_that_loads_a_model_is_a_gpu_rule():
-    """A new rule that reads a base model (models/{model}) or a trained one (.../model) must be added to
-    the profile's GPU rules, or on a cluster it would sample on the CPU partition."""
-    model_rules = set()
-    for path in sorted((REPO / "rules").glob("*.smk")):
-        for rule, body in re.findall(r"^rule (\w+):\n((?:[ #].*\n|\n)*)", path.read_text(), re.M):
-            if re.search(r'"models/\{model\}"|/model"', body):
-                model_rules.add(rule)
-    assert model_rules == GPU_RULES
 
 
 def test_cluster_specifics_live_in_profiles_not_in_rules():
@@ -109,11 +119,12 @@ def test_snakemake_and_the_plugin_accept_the_profile(tmp_path):
     """A dry run through the profile as shipped: Snakemake and the SLURM plugin parse every key, and each
     job carries the resources the plugin turns into sbatch options."""
     by_rule = _resources_by_rule(_dry_run(tmp_path, PROFILE.parent))
-    assert set(by_rule) == _workflow_rules() - {"audit"}, set(by_rule)  # audit is no target of `all`
+    assert set(by_rule) >= GPU_RULES | {"prepare_task", "pretrain_model", "claims_table"}, set(by_rule)
+    gpu = {rule: res["gpu"] for rule, res in _profile()["set-resources"].items()}
     for rule, lines in by_rule.items():
         for line in lines:
             if rule in GPU_RULES:
-                assert "slurm_partition=EDIT_gpu_partition" in line and "gpu=1" in line, (rule, line)
+                assert "slurm_partition=EDIT_gpu_partition" in line and f"gpu={gpu[rule]}" in line, (rule, line)
                 assert "gpu_model=EDIT_gpu_model" in line, (rule, line)
             else:
                 assert "slurm_partition=EDIT_cpu_partition" in line and "gpu=" not in line, (rule, line)
@@ -153,7 +164,7 @@ Job stats:
 job               count
 --------------  -------
 prepare_task          1
-train_claim           2
+evaluate_run          2
 all                   1
 total                 4
 
@@ -179,9 +190,9 @@ def test_slurm_job_check_passes_a_good_run_and_names_each_fault():
     check = _load("check_jobs").check
     profile = _load("local_profile").local_profile(_profile())
     good = [_job("11", "rule_prepare_task_wildcards_math", False),
-            _job("12", "rule_train_claim_wildcards_a-b", True),
-            _job("13", "rule_train_claim_wildcards_c-d", True),
-            _job("99", "rule_train_claim", True, JobName="another-run")]
+            _job("12", "rule_evaluate_run_wildcards_a-b", True),
+            _job("13", "rule_evaluate_run_wildcards_c-d", True),
+            _job("99", "rule_evaluate_run", True, JobName="another-run")]
     assert check(SNAKEMAKE_LOG, profile, good) == []
 
     faults = {

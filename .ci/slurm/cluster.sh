@@ -11,7 +11,8 @@
 #
 # Cluster facts the profile needs (.ci/slurm/local_profile.py fills them in): partition `ci`, no
 # accounts (no slurmdbd, so no sacct either: status goes through squeue, kept alive by MinJobAge), and
-# two stand-in GPUs of type `ci` (no devices behind them) so GPU requests are scheduled for real.
+# eight stand-in GPUs of type `ci` (no devices behind them), so the profile's GPU requests (a training job
+# asks for 8) are scheduled for real.
 set -euo pipefail
 
 DIR=${ALIGNRL_SLURM_DIR:-/tmp/alignrl-slurm}
@@ -20,14 +21,17 @@ CONF=$ETC/slurm.conf
 MARK="# written by alignrl .ci/slurm/cluster.sh"
 PARTITION=ci
 GPU_TYPE=ci
-GPU_COUNT=2
+GPU_COUNT=8
 
 say() { echo "[slurm-cluster] $*" >&2; }
 
 write_config() {
     local host cpus mem_mb
     host=$(hostname -s)
+    # at least 8 CPUs, however many cores there are: a training job's 8 GPUs come with one CPU each
+    # (sbatch --cpus-per-gpu); config_overrides lets slurmd declare more than the machine has
     cpus=$(nproc)
+    [ "$cpus" -ge 8 ] || cpus=8
     # leave a quarter of the memory to the daemons and the submitting Snakemake
     mem_mb=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.75}' /proc/meminfo)
     for file in "$CONF" "$ETC/gres.conf"; do

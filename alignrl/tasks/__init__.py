@@ -64,11 +64,14 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    """Look a task up by name; the KeyError lists the known names."""
-    try:
+    """Look a task (or a hub grader) up by name; the KeyError lists the known names."""
+    if name in TASKS:
         return TASKS[name]
-    except KeyError:
-        raise KeyError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}") from None
+    from alignrl.tasks.graders import GRADERS  # verify-only tasks of hub datasets
+
+    if name in GRADERS:
+        return GRADERS[name]
+    raise KeyError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}, graders: {sorted(GRADERS)}")
 
 
 def make_splits(

@@ -14,22 +14,28 @@ with log_to(snakemake.log[0]):
     rows = read_rows(snakemake.input.data)
     if ev.get("problems") is not None:  # the large-k curves may use the first N problems only
         rows = rows[: ev["problems"]]
-    samples, metrics = evaluate(
-        snakemake.input.model,
-        rows,
+    common = dict(
         n=ev["n"],
         ks=ev["ks"],
         temperature=ev["temperature"],
         top_p=ev["top_p"],
         max_new_tokens=ev["max_new_tokens"],
-        batch_size=ev["batch_size"],
         seed=ev["seed"],
         n_boot=ev["bootstrap"]["n_boot"],
         alpha=ev["bootstrap"]["alpha"],
         boot_seed=ev["bootstrap"]["seed"],
         task=snakemake.params.generator,
-        threads=snakemake.threads,
     )
+    if snakemake.params.backend == "vllm":
+        from alignrl.runtime import require_gpu
+        from alignrl.vllm_backend import evaluate_with_vllm
+
+        require_gpu(snakemake.rule, "vllm", needed=snakemake.params.vllm["tensor_parallel_size"])
+        samples, metrics = evaluate_with_vllm(snakemake.input.model, rows, vllm_cfg=snakemake.params.vllm, **common)
+    else:
+        samples, metrics = evaluate(
+            snakemake.input.model, rows, batch_size=ev["batch_size"], threads=snakemake.threads, **common
+        )
     metrics["provenance"] = provenance(
         rule=snakemake.rule,
         wildcards=dict(snakemake.wildcards),

@@ -1,0 +1,69 @@
+"""math-verify grading behind the strict extraction, with a timeout that works in worker threads."""
+import threading
+import time
+
+import pytest
+
+from alignrl.answer import format_response
+from alignrl.math_grader import MathGrader
+from alignrl.tasks import get_task
+
+
+def slow_compare(predicted, truth):
+    """Stands in for a pathological sympy comparison (module level: pickled into the worker by reference)."""
+    if predicted == "hang":
+        time.sleep(60)
+    return predicted == truth
+
+
+def in_thread(fn):
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+            box["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(120)
+    assert not t.is_alive()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_symbolic_equality_from_a_worker_thread():
+    grader = get_task("math_verify")
+    assert in_thread(lambda: grader.verify("0.5", "\\frac{1}{2}"))
+    assert in_thread(lambda: grader.verify("2\\sqrt{3}", "\\sqrt{12}"))
+    assert not in_thread(lambda: grader.verify("3", "\\frac{1}{2}"))
+    assert not grader.verify(None, "1")
+
+
+def test_extraction_stays_strict_in_front_of_math_verify():
+    from alignrl.rewards import RewardGroup, compute_rewards
+
+    grader = get_task("math_verify")
+    texts = [format_response("r", "\\frac{1}{2}"), "the answer is 1/2", "<think>a</think><answer>0.5</answer>"]
+    result = compute_rewards("ground_truth", RewardGroup(texts, "0.5", grader))
+    assert result.correct == [True, False, False]  # no box, no answer: math-verify never sees free text
+
+
+def test_timeout_in_a_worker_thread_grades_wrong_and_recovers():
+    grader = MathGrader(timeout=1.0, compare=slow_compare)
+    try:
+        start = time.monotonic()
+        assert in_thread(lambda: grader.verify("hang", "1")) is False
+        assert time.monotonic() - start < 30  # the 60 s comparison was cut off
+        assert grader.timeouts == 1
+        assert in_thread(lambda: grader.verify("x", "x "))  # string match: no worker needed
+        assert in_thread(lambda: grader.verify("7", "7.0")) is False  # a fresh worker answers again
+    finally:
+        grader.close()
+
+
+def test_timeout_must_be_positive():
+    with pytest.raises(ValueError, match="positive"):
+        MathGrader(timeout=0)
