@@ -163,7 +163,12 @@ stop_pidfile() {
 
 stop() {
     if [ -f "$CONF" ] && scontrol ping >/dev/null 2>&1; then
-        scancel --state=PENDING,RUNNING --full "--partition=$PARTITION" 2>/dev/null || true
+        scancel --full "--partition=$PARTITION" 2>/dev/null || true
+        # slurmd leaves running job steps alone when it stops: wait until the cancelled jobs are gone
+        for _ in $(seq 60); do
+            [ -z "$(squeue --noheader --states=RUNNING,COMPLETING,PENDING "--partition=$PARTITION" 2>/dev/null)" ] && break
+            sleep 0.5
+        done
     fi
     stop_pidfile "$DIR/slurmd.pid" slurmd
     stop_pidfile "$DIR/slurmctld.pid" slurmctld
