@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test bench clean
+.PHONY: setup table2 test bench slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed envs/requirements-bench.txt
 
 bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks.run $(if $(wildcard results/benchmarks),--tree .,)
+
+# As root: install SLURM, start a one-node cluster on localhost, run the smoke config through
+# profiles/slurm, check that every job went through sbatch, stop the daemons.
+slurm-smoke: setup
+	PYTHON=$(abspath $(BIN))/python .ci/slurm/smoke.sh
 
 clean:
 	rm -rf results .snakemake
