@@ -23,6 +23,13 @@ from alignrl.answer import normalize_answer
 __all__ = ["MathGrader", "math_verify_equal"]
 
 
+def _warm_up() -> bool:
+    """Import math-verify (and sympy) in the worker, so the per-comparison timeout never pays for it."""
+    import math_verify  # noqa: F401
+
+    return True
+
+
 def math_verify_equal(predicted: str, ground_truth: str) -> bool:
     """math-verify's verdict on two boxed-content strings (no timeout: run it through MathGrader)."""
     from math_verify import parse, verify
@@ -37,10 +44,16 @@ def math_verify_equal(predicted: str, ground_truth: str) -> bool:
 class MathGrader:
     """Thread-safe symbolic grader; one worker process, started on first use (``spawn``: safe with threads)."""
 
-    def __init__(self, timeout: float = 5.0, compare: Callable[[str, str], bool] = math_verify_equal):
+    def __init__(
+        self,
+        timeout: float = 5.0,
+        compare: Callable[[str, str], bool] = math_verify_equal,
+        startup_timeout: float = 300.0,
+    ):
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.timeout = float(timeout)
+        self.startup_timeout = float(startup_timeout)
         self.compare = compare  # module-level function: it is pickled by reference into the worker
         self._lock = threading.Lock()
         self._pool = None
@@ -49,7 +62,17 @@ class MathGrader:
     def _get_pool(self):
         with self._lock:
             if self._pool is None:
-                self._pool = multiprocessing.get_context("spawn").Pool(processes=1)
+                pool = multiprocessing.get_context("spawn").Pool(processes=1)
+                # Starting the worker and importing sympy can take many seconds on a loaded node; a
+                # comparison timed against that would be graded wrong for reasons that are not its own.
+                try:
+                    pool.apply_async(_warm_up).get(timeout=self.startup_timeout)
+                except multiprocessing.TimeoutError as exc:
+                    pool.terminate()
+                    raise RuntimeError(
+                        f"the math-verify worker did not start within {self.startup_timeout:g} s"
+                    ) from exc
+                self._pool = pool
                 atexit.register(self.close)  # a pool left to the interpreter's teardown errors noisily
             return self._pool
 
