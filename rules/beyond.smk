@@ -117,7 +117,8 @@ rule contamination_reference:
         "data/{task}/contamination_reference.parquet",
     params:
         generator=task_generator,
-        probe=config["contamination"],
+        size=config["contamination"]["reference_problems"],
+        seed=config["contamination"]["reference_seed"],
         template=prompt_template,
     conda:
         "../envs/cpu.yaml"
@@ -136,7 +137,7 @@ rule contamination_probe:
         probe="results/contamination/{model}/{task}/{bench}/probe.parquet",
         summary="results/contamination/{model}/{task}/{bench}/summary.json",
     params:
-        probe=config["contamination"],
+        probe=contamination_probe_settings(),
         template=prompt_template,
         bootstrap=config["evaluation"]["bootstrap"],
         contaminated=is_contaminated_control,

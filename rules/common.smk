@@ -186,6 +186,11 @@ def is_contaminated_control(wildcards):
     return "contaminate" in model_config(wildcards)
 
 
+def contamination_probe_settings():
+    """Only what a probe job uses, so changing e.g. the control's copies does not rerun clean models' probes."""
+    return {k: config["contamination"][k] for k in ("prefix_fraction", "problems", "min_gap")}
+
+
 def contamination_summaries(wildcards):
     return [
         f"results/contamination/{m}/{t}/{b}/summary.json"

@@ -5,10 +5,9 @@ from alignrl.runtime import log_to
 from alignrl.tasks import get_task
 
 with log_to(snakemake.log[0]):
-    probe = snakemake.params.probe
     seen = {row["extra_info"]["question"] for path in snakemake.input.splits for row in read_rows(path)}
     task = get_task(snakemake.params.generator)
-    problems = reference_problems(task.name, probe["reference_problems"], probe["reference_seed"], seen)
+    problems = reference_problems(task.name, snakemake.params.size, snakemake.params.seed, seen)
     rows = problems_to_rows(problems, snakemake.wildcards.task, task.ability, "contamination_reference",
                             snakemake.params.template)
     write_rows(rows, snakemake.output[0])
