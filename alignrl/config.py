@@ -75,7 +75,7 @@ def claim_seeds(config: dict, claim: str) -> list[int]:
 
 
 def check_cross_references(config: dict) -> None:
-    from alignrl import objectives, rewards, tasks
+    from alignrl import objectives, rewards
 
     ev = config["evaluation"]
     for k in ev["ks"]:

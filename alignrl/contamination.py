@@ -23,7 +23,7 @@ from alignrl.tasks import Problem, get_task
 from alignrl.tokenizer import render_chat_prompt
 
 __all__ = [
-    "split_question", "rouge_l", "reference_problems", "probe", "summarize_probe", "PROBE_COLUMNS",
+    "split_question", "rouge_l", "reference_problems", "probe", "summarize_probe", "probe_table", "PROBE_COLUMNS",
 ]
 
 TEST, REFERENCE = "test", "reference"
@@ -162,3 +162,24 @@ def summarize_probe(frame: pd.DataFrame, *, min_gap: float, n_boot: int, alpha: 
         out[f"gap_{metric}_ci_low"], out[f"gap_{metric}_ci_high"] = _bootstrap_gap(t, r, n_boot, alpha, seed + j)
     out["flagged"] = bool(out["gap_rouge_l"] >= min_gap and out["gap_rouge_l_ci_low"] > 0)
     return out
+
+
+def probe_table(summaries: Sequence[dict]) -> tuple[pd.DataFrame, str]:
+    """results/contamination.csv from the per-cell summaries (provenance dropped), and a markdown
+    preamble that warns when the contaminated control was missed or a clean model was flagged."""
+    df = pd.DataFrame([{k: v for k, v in s.items() if k != "provenance"} for s in summaries])
+    front = ["model", "task", "bench", "known_contaminated", "flagged", "test_problems", "reference_problems"]
+    for metric in ("rouge_l", "exact_match"):
+        front += [f"test_{metric}", f"reference_{metric}", f"gap_{metric}", f"gap_{metric}_ci_low", f"gap_{metric}_ci_high"]
+    df = df[front + [c for c in df.columns if c not in front]]
+    lines = ["The probe flags a model when its ROUGE-L on test-question remainders beats never-seen problems "
+             "by at least min_gap with a bootstrap interval above 0."]
+    missed = df[df["known_contaminated"] & ~df["flagged"]]
+    false_alarms = df[~df["known_contaminated"] & df["flagged"]]
+    if len(missed):
+        lines.append("WARNING: the contaminated control was NOT flagged on: "
+                     + ", ".join(f"{r.model} x {r.task}" for r in missed.itertuples()) + ".")
+    if len(false_alarms):
+        lines.append("Flagged although its corpus excludes every test problem: "
+                     + ", ".join(f"{r.model} x {r.task}" for r in false_alarms.itertuples()) + ".")
+    return df, "\n".join(lines) + "\n\n"

@@ -5,7 +5,6 @@ from alignrl.config import (
     all_models,
     claim_seeds,
     contamination_models,
-    control_model_name,
     dial_levels,
     finalize_config,
     sensitivity_runs,

@@ -267,3 +267,17 @@ def test_large_k_needs_the_base_model_of_each_trained_cell(tmp_path):
     paths = [write_run(tmp_path, "results/large_k/eval/gt/A/math/seed0/test", [[1, 0]] * 4)]
     with pytest.raises(ValueError, match="no large-k base-model evaluation"):
         build_curves({}, sources_from_metrics(paths), [1, 2], BOOT)
+
+
+def test_probe_table_warns_about_a_missed_control_and_a_false_alarm():
+    from alignrl.contamination import probe_table
+
+    base = summarize_probe(_probe_frame([0.5] * 10, [0.5] * 10), min_gap=0.1, **BOOT)
+    rows = [{**base, "model": "A", "task": "math", "bench": "test", "known_contaminated": False, "provenance": {}},
+            {**base, "model": "C", "task": "math", "bench": "test", "known_contaminated": True, "provenance": {}}]
+    df, preamble = probe_table(rows)
+    assert list(df.columns[:5]) == ["model", "task", "bench", "known_contaminated", "flagged"]
+    assert "provenance" not in df.columns
+    assert "NOT flagged on: C x math" in preamble and "excludes every test problem" not in preamble
+    rows[0]["flagged"] = True
+    assert "Flagged although its corpus excludes every test problem: A x math" in probe_table(rows)[1]
