@@ -28,6 +28,20 @@ include: "rules/report.smk"
 include: "rules/beyond.smk"
 
 
+# Local runs fork each Python job from one warm process (alignrl.jobserver): no interpreter start and
+# no torch/transformers imports per job. Same results; remote executors never use it.
+onstart:
+    start_job_server(workflow)
+
+
+onsuccess:
+    stop_job_server()
+
+
+onerror:
+    stop_job_server()
+
+
 rule all:
     input:
         all_targets(),

@@ -189,6 +189,12 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
+def _share_kv(x: torch.Tensor, grp: int) -> torch.Tensor:
+    """Key/value heads repeated for grouped-query attention; the tensor itself when every head has its own
+    (a repeat of 1 would still copy it, forward and backward)."""
+    return x if grp == 1 else x.repeat_interleave(grp, 1)
+
+
 def shared_prefix_logits(
     model: torch.nn.Module,
     prompt_ids: torch.Tensor,
@@ -243,7 +249,7 @@ def shared_prefix_logits(
         k = att.k_proj(x).view(prompts, width, kv_heads, dim).transpose(1, 2)
         vp = att.v_proj(x).view(prompts, width, kv_heads, dim).transpose(1, 2)
         q, kp = _rotate(q, cos_p, sin_p), _rotate(k, cos_p, sin_p)
-        out = F.scaled_dot_product_attention(q, kp.repeat_interleave(grp, 1), vp.repeat_interleave(grp, 1),
+        out = F.scaled_dot_product_attention(q, _share_kv(kp, grp), _share_kv(vp, grp),
                                              attn_mask=mask_p, scale=scale)
         hp = hp + att.o_proj(out.transpose(1, 2).reshape(prompts, width, heads * dim))
         hp = hp + block.mlp(block.post_attention_layernorm(hp))
@@ -258,12 +264,12 @@ def shared_prefix_logits(
         s_prefix = torch.matmul(qg, kp.transpose(-1, -2)) * scale
         s_prefix = s_prefix.view(prompts, kv_heads, group_size, grp, length, width) + bias_prefix
         s_prefix = s_prefix.transpose(1, 2).reshape(rows, heads, length, width)
-        s_self = torch.matmul(q, k.repeat_interleave(grp, 1).transpose(-1, -2)) * scale + bias_self
+        s_self = torch.matmul(q, _share_kv(k, grp).transpose(-1, -2)) * scale + bias_self
         probs = torch.softmax(torch.cat([s_prefix, s_self], dim=-1), dim=-1)
         pp = probs[..., :width].reshape(prompts, group_size, kv_heads, grp, length, width).transpose(1, 2)
         out = torch.matmul(pp.reshape(prompts, kv_heads, group_size * grp * length, width), vp)
         out = out.view(prompts, kv_heads, group_size, grp, length, dim).transpose(1, 2).reshape(rows, heads, length, dim)
-        out = out + torch.matmul(probs[..., width:], v.repeat_interleave(grp, 1))
+        out = out + torch.matmul(probs[..., width:], _share_kv(v, grp))
         hr = hr + att.o_proj(out.transpose(1, 2).reshape(rows, length, heads * dim))
         hr = hr + block.mlp(block.post_attention_layernorm(hr))
 

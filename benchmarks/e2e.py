@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -58,6 +59,9 @@ def read_jobs(tree: Path, claims: set[str] | None = None) -> list[Job]:
             row = list(csv.DictReader(fh, delimiter="\t"))[-1]
         seconds, rss = float(row["s"]), float(row["max_rss"]) if row["max_rss"] not in ("", "NA", "-") else 0.0
         rule = parts[0]
+        served = _served_usage(tree, rule, parts[1:])
+        if served is not None:  # forked by the job server: the benchmark file measured the thin process
+            rss = served["max_rss_mb"]
         if rule == "pretrain":
             key, deps = ("pretrain", parts[1]), []
         elif rule == "baseline":
@@ -72,6 +76,25 @@ def read_jobs(tree: Path, claims: set[str] | None = None) -> list[Job]:
             continue
         jobs.append(Job(rule, key, seconds, rss, deps))
     return jobs
+
+
+_LOG_DIRS = {"pretrain": "models", "baseline": "baseline", "train": "train", "eval": "eval"}
+_SERVED = re.compile(r"\[job server\] ran in forked process \d+: exit status \d+, ([0-9.]+) CPU s, peak RSS ([0-9.]+) MB")
+
+
+def _served_usage(tree: Path, rule: str, parts: tuple[str, ...]) -> dict | None:
+    """CPU seconds and peak RSS of a job the job server forked (the note it leaves in the job's log)."""
+    if rule not in _LOG_DIRS:
+        return None
+    log = tree / "logs" / _LOG_DIRS[rule] / Path(*parts).with_suffix(".log")
+    try:
+        found = _SERVED.findall(log.read_text(errors="replace"))
+    except OSError:
+        return None
+    if not found:
+        return None
+    cpu, rss = found[-1]
+    return {"cpu_s": float(cpu), "max_rss_mb": float(rss)}
 
 
 def simulate(jobs: list[Job], cores: int, speedup: dict[str, float] | None = None) -> float:

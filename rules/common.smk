@@ -1,5 +1,7 @@
 # Config helpers, wildcard constraints and target lists. Rules stay thin; logic lives in `alignrl`.
+import os
 import re
+import sys
 
 from alignrl.config import (
     all_models,
@@ -31,6 +33,31 @@ VERL_SETTINGS = config["verl"] if config["backend"]["training"] == "verl" else {
 VLLM_SETTINGS = config["vllm"] if config["backend"]["sampling"] == "vllm" else {}
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
+
+_JOB_SERVER = []
+
+
+def start_job_server(workflow):
+    if not (config["job_server"] and workflow.local_exec):
+        return
+    from alignrl import jobserver
+
+    try:
+        server = jobserver.start("logs/job_server.log")
+    except RuntimeError as exc:
+        print(f"job server not started ({exc}); every job starts its own Python process", file=sys.stderr)
+        return
+    _JOB_SERVER.append(server)
+    os.environ[jobserver.ENV_VAR] = server.path
+
+
+def stop_job_server():
+    from alignrl import jobserver
+
+    os.environ.pop(jobserver.ENV_VAR, None)
+    while _JOB_SERVER:
+        _JOB_SERVER.pop().stop()
+
 
 def one_of(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!)"

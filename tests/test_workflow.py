@@ -90,6 +90,9 @@ def test_smoke_workflow_end_to_end(tmp_path):
             assert len(samples) == 12 * 4
 
     run_dir = tmp_path / "results/runs/ground_truth/A/math/seed0"
+    # local runs fork jobs from the warm job server, and each job's log says so
+    assert "[job server] ran in forked process" in (tmp_path / "logs/train/ground_truth/A/math/seed0.log").read_text()
+    assert "[job server] ran in forked process" in (tmp_path / "logs/models/A.log").read_text()
     log = pd.read_csv(run_dir / "train_log.csv")
     assert list(log.step) == [1, 2, 3]
     assert (run_dir / "model/config.json").exists()

@@ -1,4 +1,8 @@
 """Probe one model on one task: greedy completion of question prefixes, test against never-seen problems."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import datetime as dt
 from pathlib import Path
 

@@ -1,4 +1,8 @@
 """pass@k of a model on one benchmark: the same code for base models and trained checkpoints."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import datetime as dt
 from pathlib import Path
 

@@ -1,4 +1,8 @@
 """A claims table (rows = model x task x claim, the base model first) from per-sample outputs."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.reporting import build_claims_table, write_table
 from alignrl.runtime import log_to
 from alignrl.workflow_paths import sources_from_metrics

@@ -1,4 +1,8 @@
 """Fresh problems from the task's generator that lie outside all its splits: the probe's never-seen set."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.contamination import reference_problems
 from alignrl.data import problems_to_rows, read_rows, write_rows
 from alignrl.runtime import log_to

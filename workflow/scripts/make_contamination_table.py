@@ -1,4 +1,8 @@
 """results/contamination.csv: one row per model x task x benchmark; the control must be flagged."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.contamination import probe_table
 from alignrl.reporting import write_table
 from alignrl.runtime import log_to, read_json

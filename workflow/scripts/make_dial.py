@@ -1,4 +1,8 @@
 """results/dial.csv: each dial claim's gain over its level's base model, against that model's alignment."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.dial import build_dial_table, dial_markdown
 from alignrl.reporting import write_table
 from alignrl.runtime import log_to

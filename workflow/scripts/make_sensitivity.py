@@ -1,4 +1,8 @@
 """Learning-rate sensitivity: does any claim's verdict flip with the RL learning rate?"""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.reporting import build_sensitivity_table, write_table
 from alignrl.runtime import log_to
 from alignrl.workflow_paths import sources_from_metrics

@@ -1,4 +1,8 @@
 """Table 1: base-model pass@k per model x task (model-task alignment)."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.reporting import build_table1, write_table
 from alignrl.runtime import log_to
 from alignrl.workflow_paths import sources_from_metrics

@@ -1,4 +1,8 @@
 """results/verdicts.csv and a one-page summary in words above the table (results/verdicts.md)."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 from alignrl.reporting import write_table
 from alignrl.runtime import log_to
 from alignrl.verdicts import build_verdicts, summary_markdown

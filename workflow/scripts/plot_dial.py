@@ -1,4 +1,8 @@
 """Figure: each dial claim's gain over base against base pass@k."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import pandas as pd
 
 from alignrl.dial import plot_dial

@@ -1,4 +1,8 @@
 """Figure 1: before / after RL for each claim, in strong and weak model-task alignment cells."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import pandas as pd
 
 from alignrl.reporting import plot_figure1

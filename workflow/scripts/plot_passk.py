@@ -1,4 +1,8 @@
 """Figure: base-model pass@k against k, one line per model x task."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import pandas as pd
 
 from alignrl.reporting import plot_passk_curves

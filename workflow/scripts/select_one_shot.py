@@ -1,4 +1,8 @@
 """Choose the single training example of a one-shot claim and record why."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import pandas as pd
 
 from alignrl.data import read_rows, write_rows

@@ -1,4 +1,8 @@
 """RL-train one claim x model x task x seed with the configured backend (both resume from their checkpoints)."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import datetime as dt
 from pathlib import Path
 

@@ -1,4 +1,8 @@
 """The finalized configuration of this run, as YAML."""
+from alignrl.jobserver import forward_to_job_server
+
+forward_to_job_server(globals())  # returns only where this job runs in its own process
+
 import yaml
 
 from alignrl.runtime import log_to
