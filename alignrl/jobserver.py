@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_VAR = "ALIGNRL_JOB_SERVER"
-# What the jobs import; importing it once here is the whole point. No module here may start work threads.
+# What the jobs import; importing it once here is the whole point. Imports only: a fork copies the calling
+# thread alone, so the server must never start work of its own.
 PRELOAD = (
     "torch",
     "transformers",
@@ -57,6 +58,7 @@ PRELOAD = (
     "alignrl.selection",
     "alignrl.trainer",
 )
+
 
 def _send(conn: socket.socket, obj: Mapping[str, Any], fds: Sequence[int] = ()) -> None:
     data = json.dumps(obj).encode() + b"\n"
@@ -117,7 +119,7 @@ def forward_to_job_server(script_globals: Mapping[str, Any]) -> None:
         print(f"[job server] {path} unreachable ({exc}); this job runs in its own process", file=sys.stderr)
         conn.close()
         return
-    if hello is None or "refused" in (hello or {}):
+    if hello is None or "refused" in hello:
         reason = "closed the connection" if hello is None else hello["refused"]
         print(f"[job server] {path} {reason}; this job runs in its own process", file=sys.stderr)
         conn.close()
