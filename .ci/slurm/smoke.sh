@@ -64,5 +64,8 @@ assert table["pass@1"].between(0, 1).all()
 EOF
 "$PYTHON" "$REPO/.ci/slurm/check_jobs.py" "$WORK/snakemake.log" "$PROFILE/config.yaml" \
     || fail "the run did not go through SLURM as the profile says"
+# SLURM jobs run in their allocations: no local job server may start beside them, nor fork any job
+[ ! -e "$WORK/logs/job_server.log" ] && ! grep -rqs "\[job server\]" "$WORK/logs" \
+    || fail "a local job server ran beside the SLURM run (logs/job_server.log, or '[job server]' in a job log)"
 
 say "OK: install ${install_s}s, cluster start ${start_s}s, smoke run ${run_s}s"
