@@ -102,17 +102,57 @@ class _PreallocatedLayer(DynamicLayer):
             self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
 
 
+def _plain_layers(cache: DynamicCache) -> bool:
+    """Every layer of HF's default cache for this model is plain full attention."""
+    return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
 def _make_cache(model: torch.nn.Module, capacity: int) -> DynamicCache:
     """A cache with preallocated layers when every layer is plain full attention, else HF's default."""
     cache = DynamicCache(config=model.config)
-    if cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers):
+    if _plain_layers(cache):
         cache.layers = [_PreallocatedLayer(capacity) for _ in cache.layers]
     return cache
 
 
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [N, max len] left-padded with ``pad_id``, and the mask [N, max len] (1 on tokens)."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        ids[i, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+        mask[i, width - len(seq):] = 1
+    return ids, mask
+
+
+def _row_uniforms(seeds: list[int] | None, max_new_tokens: int, temperature: float,
+                  device: torch.device) -> torch.Tensor | None:
+    """Each row's uniforms for its ``max_new_tokens`` choices, from its own seed (None when greedy)."""
+    if temperature <= 0.0:
+        return None
+    gen = torch.Generator()
+    rows = []
+    for seed in seeds:
+        gen.manual_seed(seed)
+        rows.append(torch.rand(max_new_tokens, generator=gen, dtype=torch.float64))
+    return torch.stack(rows).to(device)
+
+
+def _per_row(tokens: torch.Tensor, logprobs: torch.Tensor, lengths: torch.Tensor, finished: torch.Tensor,
+             entropies: torch.Tensor | None) -> list[tuple[list[int], list[float], bool, list[float]]]:
+    """(tokens, log-probs, finished, entropies) of each row, cut to its length."""
+    tokens_l, logprobs_l = tokens.tolist(), logprobs.tolist()
+    lengths_l, finished_l = lengths.tolist(), finished.tolist()
+    entropies_l = entropies.tolist() if entropies is not None else [[] for _ in range(len(lengths_l))]
+    return [
+        (tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i], entropies_l[i][: lengths_l[i]])
+        for i in range(len(lengths_l))
+    ]
+
+
 def _cache_is_preallocated(model: torch.nn.Module) -> bool:
-    cache = DynamicCache(config=model.config)
-    return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+    return _plain_layers(DynamicCache(config=model.config))
 
 
 def _sample_lean_chunk(model, lean, prompt_ids, chunk, seeds, **kwargs):
@@ -182,25 +222,13 @@ def _sample_batch(
 ) -> list[tuple[list[int], list[float], bool, list[float]]]:
     """Sample one continuation for each prompt in one padded batch."""
     batch = len(prompts)
-    prompt_len = max(len(p) for p in prompts)
-    input_ids = torch.full((batch, prompt_len), pad_id, dtype=torch.long)
-    prompt_mask = torch.zeros((batch, prompt_len), dtype=torch.long)
-    for i, ids in enumerate(prompts):
-        input_ids[i, prompt_len - len(ids):] = torch.tensor(ids, dtype=torch.long)
-        prompt_mask[i, prompt_len - len(ids):] = 1
+    input_ids, prompt_mask = left_pad(prompts, pad_id)
+    prompt_len = input_ids.shape[1]
     # Every row still in the batch is unfinished, so all generated columns are attended to.
     attn = torch.cat([prompt_mask, torch.ones((batch, max_new_tokens), dtype=torch.long)], dim=1).to(device)
     position_ids = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0).to(device)
     input_ids = input_ids.to(device)
-
-    uniforms = None
-    if temperature > 0.0:
-        gen = torch.Generator()
-        rows = []
-        for seed in seeds:
-            gen.manual_seed(seed)
-            rows.append(torch.rand(max_new_tokens, generator=gen, dtype=torch.float64))
-        uniforms = torch.stack(rows).to(device)
+    uniforms = _row_uniforms(seeds, max_new_tokens, temperature, device)
 
     tokens = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
     logprobs = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)
@@ -249,13 +277,7 @@ def _sample_batch(
         )
         next_pos = next_pos + 1
 
-    tokens_l, logprobs_l = tokens.tolist(), logprobs.tolist()
-    lengths_l, finished_l = lengths.tolist(), finished.tolist()
-    entropies_l = entropies.tolist() if entropies is not None else [[] for _ in range(batch)]
-    return [
-        (tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i], entropies_l[i][: lengths_l[i]])
-        for i in range(batch)
-    ]
+    return _per_row(tokens, logprobs, lengths, finished, entropies)
 
 
 def _choose_and_record(
@@ -316,26 +338,13 @@ def _sample_batch_lean(
     once for all of its rows. Same choices, uniforms and bookkeeping as :func:`_sample_batch`.
     """
     batch, num_prompts = len(group), len(prompts)
-    prompt_len = max(len(p) for p in prompts)
-    input_ids = torch.full((num_prompts, prompt_len), pad_id, dtype=torch.long)
-    prompt_mask = torch.zeros((num_prompts, prompt_len), dtype=torch.long)
-    for i, ids in enumerate(prompts):
-        input_ids[i, prompt_len - len(ids):] = torch.tensor(ids, dtype=torch.long)
-        prompt_mask[i, prompt_len - len(ids):] = 1
+    input_ids, prompt_mask = left_pad(prompts, pad_id)
+    prompt_len = input_ids.shape[1]
     position_ids = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0).to(device)
     prompt_mask, input_ids = prompt_mask.to(device), input_ids.to(device)
 
-    uniforms = None
-    if temperature > 0.0:
-        gen = torch.Generator()
-        rows = []
-        for seed in seeds:
-            gen.manual_seed(seed)
-            rows.append(torch.rand(max_new_tokens, generator=gen, dtype=torch.float64))
-        uniforms = torch.stack(rows).to(device)
-
     state = {
-        "uniforms": uniforms,
+        "uniforms": _row_uniforms(seeds, max_new_tokens, temperature, device),
         "tokens": torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device),
         "logprobs": torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device),
         "entropies": torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)
@@ -377,14 +386,7 @@ def _sample_batch_lean(
         logits = lean.step(chosen, next_pos, step, prefix, group_t, slot_t, slots, gen_keys, gen_values)
         next_pos = next_pos + 1
 
-    tokens_l, logprobs_l = state["tokens"].tolist(), state["logprobs"].tolist()
-    lengths_l, finished_l = state["lengths"].tolist(), state["finished"].tolist()
-    entropies = state["entropies"]
-    entropies_l = entropies.tolist() if entropies is not None else [[] for _ in range(batch)]
-    return [
-        (tokens_l[i][: lengths_l[i]], logprobs_l[i][: lengths_l[i]], finished_l[i], entropies_l[i][: lengths_l[i]])
-        for i in range(batch)
-    ]
+    return _per_row(state["tokens"], state["logprobs"], state["lengths"], state["finished"], state["entropies"])
 
 
 def sample(

@@ -93,7 +93,7 @@ from alignrl.objectives import ADVANTAGES, entropy_loss, policy_loss
 from alignrl.provenance import provenance, sha256_file, sha256_tree
 from alignrl.rewards import REWARDS, RewardGroup, compute_rewards
 from alignrl.runtime import write_json_atomic
-from alignrl.sampling import sample
+from alignrl.sampling import left_pad, sample
 from alignrl.tasks import get_task
 from alignrl.tokenizer import load_tokenizer
 
@@ -398,14 +398,9 @@ def _make_shared_batch(groups: Sequence[tuple[list[int], list[list[int]], list[f
     size = len(groups[0][1])
     if any(len(r) != size or len(a) != size for _, r, a in groups):
         raise ValueError("every group of a shared-prefix batch needs the same number of responses")
-    width = max(len(p) for p, _, _ in groups)
     responses = [r for _, rs, _ in groups for r in rs]
     length = max(1, max(len(r) for r in responses))
-    prompt_ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
-    prompt_mask = torch.zeros((len(groups), width), dtype=torch.long)
-    for i, (p, _, _) in enumerate(groups):
-        prompt_ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-        prompt_mask[i, width - len(p):] = 1
+    prompt_ids, prompt_mask = left_pad([list(p) for p, _, _ in groups], pad_id)
     targets = torch.full((len(responses), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(responses), length), dtype=torch.float32)
     for i, r in enumerate(responses):

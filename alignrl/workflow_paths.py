@@ -44,3 +44,10 @@ def sources_from_metrics(paths: Iterable[str | Path]) -> list[CellSource]:
         cell = cells.setdefault(key, CellSource(*key))
         cell.metrics_files.append(str(path))
     return list(cells.values())
+
+
+def split_base(sources: Iterable[CellSource]) -> tuple[dict[tuple[str, str, str], CellSource], list[CellSource]]:
+    """The base models' cells by (model, task, bench), and every other cell in order."""
+    sources = list(sources)
+    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == BASE}
+    return base, [s for s in sources if s.claim != BASE]

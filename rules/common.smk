@@ -21,9 +21,10 @@ SYNTHETIC_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "sy
 HUB_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "hub")
 HUB_SPLITS = sorted({"train", "val", *(b for t in HUB_TASKS for b in config["tasks"][t]["benchmarks"])})
 MODELS = sorted(config["models"])  # the tables' models
-ALL_MODELS = sorted(all_models(config))  # plus the dial's levels and the contaminated control
-PRETRAIN_MODELS = sorted(m for m, c in all_models(config).items() if c["source"] == "pretrain")
-HUB_MODELS = sorted(m for m, c in all_models(config).items() if c["source"] == "hub")
+MODEL_CONFIGS = all_models(config)  # plus the dial's levels and the contaminated control
+ALL_MODELS = sorted(MODEL_CONFIGS)
+PRETRAIN_MODELS = sorted(m for m, c in MODEL_CONFIGS.items() if c["source"] == "pretrain")
+HUB_MODELS = sorted(m for m, c in MODEL_CONFIGS.items() if c["source"] == "hub")
 RESOURCES = config["resources"]  # portable: gpus, mem_mb, runtime; profiles map them to a scheduler
 # GPU backends run in the GPU environment (verl[vllm] pins its own torch); everything else in the CPU one.
 TRAIN_ENV = "../envs/gpu.yaml" if config["backend"]["training"] == "verl" else "../envs/cpu.yaml"
@@ -90,7 +91,7 @@ def task_generator(wildcards):
 
 
 def model_config(wildcards):
-    return all_models(config)[wildcards.model]
+    return MODEL_CONFIGS[wildcards.model]
 
 
 def contamination_inputs(wildcards):

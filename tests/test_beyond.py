@@ -16,7 +16,7 @@ from alignrl.corpus import Document, build_documents
 from alignrl.dial import build_dial_table, dial_markdown, onsets, plot_dial
 from alignrl.large_k import build_curves, crossings, plot_curves
 from alignrl.tasks import get_task, make_splits
-from alignrl.workflow_paths import sources_from_metrics
+from alignrl.workflow_paths import sources_from_metrics, split_base
 from test_reporting import write_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,8 +192,7 @@ def _dial_sources(tmp_path):
         write_run(tmp_path, "results/eval/trick/A/math/seed0/test", [[1, 1, 1, 1]] * 20),
     ]
     sources = sources_from_metrics(paths)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    return base, [s for s in sources if s.claim != "base"]
+    return split_base(sources)
 
 
 def test_dial_table_rows_gains_and_onsets(tmp_path):
@@ -239,8 +238,7 @@ def test_crossing_is_where_the_base_model_catches_up(tmp_path):
     paths = [write_run(tmp_path, "results/large_k/baseline/A/math/test", base_m),
              write_run(tmp_path, "results/large_k/eval/gt/A/math/seed0/test", trained_m)]
     sources = sources_from_metrics(paths)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    curves = build_curves(base, [s for s in sources if s.claim != "base"], [1, 2, 4, 8], BOOT)
+    curves = build_curves(*split_base(sources), [1, 2, 4, 8], BOOT)
     assert len(curves) == 8
     trained = curves[curves.claim == "gt"].set_index("k")
     assert trained.loc[1, "gain"] == pytest.approx(0.5 - 0.25)
@@ -258,8 +256,7 @@ def test_no_crossing_when_the_trained_model_stays_ahead(tmp_path):
     paths = [write_run(tmp_path, "results/large_k/baseline/A/math/test", [[0, 0, 0, 0]] * 10),
              write_run(tmp_path, "results/large_k/eval/gt/A/math/seed0/test", [[1, 0, 0, 0]] * 10)]
     sources = sources_from_metrics(paths)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    cross = crossings(build_curves(base, [sources[1]], [1, 2, 4], BOOT)).iloc[0]
+    cross = crossings(build_curves(*split_base(sources), [1, 2, 4], BOOT)).iloc[0]
     assert cross["crossing_k"] is None or pd.isna(cross["crossing_k"])
 
 

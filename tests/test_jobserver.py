@@ -108,23 +108,8 @@ def test_the_log_gets_the_jobs_own_cpu_time_and_memory(server, tmp_path):
     assert note.startswith("[job server] ran in forked process") and "CPU s, peak RSS" in note
 
 
-def test_killing_the_callers_process_ends_the_job(server, tmp_path):
-    pid_file = tmp_path / "pid"
-    script = _script(tmp_path, f"""
-        import os, time
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
-        time.sleep(60)
-    """)
-    environ = dict(os.environ, **{jobserver.ENV_VAR: server.path})
-    caller = subprocess.Popen([sys.executable, str(script)], env=environ, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    child = _wait_for_pid(pid_file)
-    caller.kill()  # as Snakemake cancelling the job
-    caller.wait()
-    assert _gone(child), "the job outlived the process Snakemake started for it"
-
-
-def test_sigterm_reaches_the_job(server, tmp_path):
+def _start_sleeping_job(server, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """A served job that sleeps: the process Snakemake would have started, and the forked job's pid."""
     pid_file = tmp_path / "pid"
     script = _script(tmp_path, f"""
         import os, time
@@ -134,7 +119,18 @@ def test_sigterm_reaches_the_job(server, tmp_path):
     environ = dict(os.environ, **{jobserver.ENV_VAR: server.path})
     caller = subprocess.Popen([sys.executable, str(script)], env=environ, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    child = _wait_for_pid(pid_file)
+    return caller, _wait_for_pid(pid_file)
+
+
+def test_killing_the_callers_process_ends_the_job(server, tmp_path):
+    caller, child = _start_sleeping_job(server, tmp_path)
+    caller.kill()  # as Snakemake cancelling the job
+    caller.communicate(timeout=30)  # the job holds the pipes too: this returns once it has ended
+    assert _gone(child), "the job outlived the process Snakemake started for it"
+
+
+def test_sigterm_reaches_the_job(server, tmp_path):
+    caller, child = _start_sleeping_job(server, tmp_path)
     caller.send_signal(signal.SIGTERM)
     _, err = caller.communicate(timeout=30)
     assert caller.returncode == 1 and "ended without reporting a status" in err

@@ -15,7 +15,7 @@ from alignrl.reporting import (
     summarize_cell,
     to_markdown,
 )
-from alignrl.workflow_paths import parse_metrics_path, sources_from_metrics
+from alignrl.workflow_paths import parse_metrics_path, sources_from_metrics, split_base
 
 KS = [1, 2, 4]
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
@@ -117,8 +117,7 @@ def test_figure1_places_cells_by_alignment(tmp_path):
     gt_s = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[1, 1, 1, 1]] * 10)
     gt_w = write_run(tmp_path, "results/eval/gt/A/logic/seed0/test", [[1, 0, 0, 0]] * 10)
     src = sources_from_metrics([strong, weak, gt_s, gt_w])
-    base = {(s.model, s.task, s.bench): s for s in src if s.claim == "base"}
-    table = build_claims_table(base, [s for s in src if s.claim != "base"], KS, ALIGN, BOOT)
+    table = build_claims_table(*split_base(src), KS, ALIGN, BOOT)
     plotted = plot_figure1([table], {"Before RL": "base", "Standard RL": "gt"}, "pass@1", tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
     panel = dict(zip(zip(plotted.task, plotted.bar), plotted.panel))

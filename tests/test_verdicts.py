@@ -30,7 +30,7 @@ def test_verdicts_table_and_summary(tmp_path):
     from test_reporting import ALIGN, BOOT, KS, write_run
 
     from alignrl.verdicts import build_verdicts, summary_markdown
-    from alignrl.workflow_paths import sources_from_metrics
+    from alignrl.workflow_paths import sources_from_metrics, split_base
 
     strong = [[1, 1, 0, 0]] * 20  # pass@4 = 1 -> strong
     weak = [[0, 0, 0, 0]] * 19 + [[1, 0, 0, 0]]  # pass@4 = 0.05 -> weak
@@ -43,8 +43,7 @@ def test_verdicts_table_and_summary(tmp_path):
         write_run(tmp_path, "results/eval/rand/A/logic/seed0/test", [[1, 1, 1, 0]] * 20),
     ]
     sources = sources_from_metrics(paths)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    df = build_verdicts(base, [s for s in sources if s.claim != "base"], KS, ALIGN, BOOT,
+    df = build_verdicts(*split_base(sources), KS, ALIGN, BOOT,
                         {"k": 1, "min_gain": 0.02}, {"gt": "holds_everywhere", "rand": "holds_if_strong"})
     got = {(r.claim, r.task): (r.alignment, r.verdict, r.paper_predicts, r.agreement) for r in df.itertuples()}
     assert got[("gt", "math")] == ("strong", HOLDS, HOLDS, "agrees")

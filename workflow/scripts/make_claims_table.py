@@ -5,15 +5,15 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 
 from alignrl.reporting import build_claims_table, write_table
 from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics
+from alignrl.workflow_paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
     table = snakemake.params.table
     sources = sources_from_metrics(snakemake.input)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
+    base, claims = split_base(sources)
     order = {c: i for i, c in enumerate(table["claims"])}
-    claims = sorted((s for s in sources if s.claim != "base"), key=lambda s: order[s.claim])
+    claims = sorted(claims, key=lambda s: order[s.claim])
     df = build_claims_table(base, claims, ev["ks"], snakemake.params.alignment, ev["bootstrap"], snakemake.params.verdict)
     write_table(df, snakemake.output.csv, snakemake.output.md, table["title"] or snakemake.wildcards.table)
     print(df.to_string())

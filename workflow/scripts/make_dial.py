@@ -6,13 +6,12 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 from alignrl.dial import build_dial_table, dial_markdown
 from alignrl.reporting import write_table
 from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics
+from alignrl.workflow_paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
     sources = sources_from_metrics(snakemake.input)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    claims = [s for s in sources if s.claim != "base"]
+    base, claims = split_base(sources)
     df = build_dial_table(base, claims, snakemake.params.levels, ev["ks"], snakemake.params.alignment,
                           ev["bootstrap"], snakemake.params.verdict)
     summary = dial_markdown(df, snakemake.params.alignment, snakemake.params.verdict)

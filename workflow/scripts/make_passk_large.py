@@ -5,13 +5,13 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 
 from alignrl.large_k import build_curves, crossings, plot_curves
 from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics
+from alignrl.workflow_paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
     sources = sources_from_metrics(snakemake.input)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    curves = build_curves(base, [s for s in sources if s.claim != "base"], ev["ks"], ev["bootstrap"])
+    base, claims = split_base(sources)
+    curves = build_curves(base, claims, ev["ks"], ev["bootstrap"])
     crossing = crossings(curves)
     curves.to_csv(snakemake.output.csv, index=False)
     crossing.to_csv(snakemake.output.crossings, index=False)

@@ -6,13 +6,12 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 from alignrl.reporting import write_table
 from alignrl.runtime import log_to
 from alignrl.verdicts import build_verdicts, summary_markdown
-from alignrl.workflow_paths import sources_from_metrics
+from alignrl.workflow_paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
     sources = sources_from_metrics(snakemake.input)
-    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == "base"}
-    claims = [s for s in sources if s.claim != "base"]
+    base, claims = split_base(sources)
     df = build_verdicts(base, claims, ev["ks"], snakemake.params.alignment, ev["bootstrap"],
                         snakemake.params.verdict, snakemake.params.expectations)
     summary = summary_markdown(df, snakemake.params.verdict, snakemake.params.alignment)
