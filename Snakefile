@@ -11,7 +11,7 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-# Defaults are filled by alignrl.config.finalize_config (rules/common.smk), which knows that a claim's
+# Defaults are filled by alignrl.workflow.config.finalize_config (rules/common.smk), which knows that a claim's
 # `training` block holds overrides only and must not be padded with defaults.
 validate(config, "schemas/config.schema.yaml", set_default=False)
 
@@ -28,7 +28,7 @@ include: "rules/report.smk"
 include: "rules/beyond.smk"
 
 
-# Local runs fork each Python job from one warm process (alignrl.jobserver): no interpreter start and
+# Local runs fork each Python job from one warm process (alignrl.workflow.jobserver): no interpreter start and
 # no torch/transformers imports per job. Same results; remote executors never use it.
 onstart:
     start_job_server(workflow)

@@ -43,7 +43,7 @@ def size_from_config(model: str = "A") -> dict[str, Any]:
 def model_dir(size: dict[str, Any] | None = None, arch: str = "qwen2") -> Path:
     """A benchmark model directory (HF format, project tokenizer), built once and cached under OUT.
 
-    Built by ``alignrl.pretrain.pretrain`` with 2 optimizer steps on a small corpus: the weights are
+    Built by ``alignrl.native.pretrain.pretrain`` with 2 optimizer steps on a small corpus: the weights are
     close to their random initialisation, which is all a speed benchmark needs (every comparison fixes
     the number of generated tokens, so what the model says does not change the work).
     """
@@ -52,7 +52,7 @@ def model_dir(size: dict[str, Any] | None = None, arch: str = "qwen2") -> Path:
     path = OUT / "models" / tag
     if (path / "config.json").is_file():
         return path
-    from alignrl.pretrain import pretrain
+    from alignrl.native.pretrain import pretrain
 
     path.parent.mkdir(parents=True, exist_ok=True)
     pretrain(
@@ -67,9 +67,9 @@ def model_dir(size: dict[str, Any] | None = None, arch: str = "qwen2") -> Path:
 
 def prompt_texts(count: int, seed: int = 0, task: str = "math") -> list[list[dict[str, str]]]:
     """``count`` chat prompts of real task problems (the lengths the pipeline samples from)."""
-    from alignrl.answer import build_prompt
-    from alignrl.tasks import get_task
-    from alignrl.tokenizer import chat_prompt
+    from alignrl.claims.answer import build_prompt
+    from alignrl.claims.tasks import get_task
+    from alignrl.native.tokenizer import chat_prompt
 
     rng = random.Random(seed)
     t = get_task(task)

@@ -1,6 +1,6 @@
 """Grading throughput: answers checked per second, one process against a process pool.
 
-Grading is what ``alignrl.evaluate.evaluate`` does per sample: strict answer extraction, the task's
+Grading is what ``alignrl.native.evaluate.evaluate`` does per sample: strict answer extraction, the task's
 verifier, the format check. Evaluation grades in its own process (no pool): this benchmark measures
 whether a pool of ``workers`` processes (``multiprocessing.Pool``, chunks of ``chunk`` answers) would pay
 on this machine. Responses are a seeded mix of well-formatted correct and wrong answers, malformed ones
@@ -21,8 +21,8 @@ SIDES = ("single", "pool")
 
 def _items(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """(task, response text, ground truth) triples."""
-    from alignrl.answer import format_response
-    from alignrl.tasks import get_task
+    from alignrl.claims.answer import format_response
+    from alignrl.claims.tasks import get_task
 
     rng = random.Random(seed)
     out = []
@@ -43,8 +43,8 @@ def _items(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
 
 
 def grade(item: tuple[str, str, str]) -> tuple[bool, bool]:
-    from alignrl.answer import extract_answer, is_well_formatted
-    from alignrl.tasks import get_task
+    from alignrl.claims.answer import extract_answer, is_well_formatted
+    from alignrl.claims.tasks import get_task
 
     name, text, truth = item
     return bool(get_task(name).verify(extract_answer(text), truth)), bool(is_well_formatted(text))

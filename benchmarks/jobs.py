@@ -3,9 +3,9 @@
 Needs a built results tree (``make table2`` writes ``models/`` and ``data/``; pass ``--tree`` for another
 clone). Job types, with the embedded default's settings (config.yaml):
 
-* ``eval``: ``alignrl.evaluate.evaluate`` of a base model on a task's test split (n, batch size,
+* ``eval``: ``alignrl.native.evaluate.evaluate`` of a base model on a task's test split (n, batch size,
   max_new_tokens, seed of ``evaluation:``): what ``baseline_passk`` and ``evaluate_run`` do, minus I/O;
-* ``rl``: ``alignrl.trainer.train`` with the ``training:`` settings and the ground-truth reward for
+* ``rl``: ``alignrl.native.trainer.train`` with the ``training:`` settings and the ground-truth reward for
   ``steps`` steps (validation off); the mean ``seconds`` per step after the first.
 
 Both sides run alternately in child processes; the speed-up of a job type is the ratio of medians.
@@ -31,12 +31,12 @@ def _config() -> dict:
 
 def _child(kind: str, tree: Path, model: str, task: str, steps: int) -> None:
     common.set_threads(1)
-    from alignrl.data import read_rows
+    from alignrl.claims.rows import read_rows
 
     cfg = _config()
     model_dir = tree / "models" / model
     if kind == "eval":
-        from alignrl.evaluate import evaluate
+        from alignrl.native.evaluate import evaluate
 
         ev = cfg["evaluation"]
         rows = read_rows(tree / "data" / task / "test.parquet")
@@ -49,7 +49,7 @@ def _child(kind: str, tree: Path, model: str, task: str, steps: int) -> None:
         common.emit({"kind": kind, "times": [seconds], "cpu_times": [cpu], "pass1": metrics["pass_at_k"][1],
                      "mean_response_tokens": metrics["mean_response_tokens"]})
     else:
-        from alignrl.trainer import train
+        from alignrl.native.trainer import train
 
         tcfg = {**cfg["training"], "steps": steps, "val_every": 0, "save_every": 10_000, "reward": "ground_truth",
                 "advantage": "grpo"}

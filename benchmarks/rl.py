@@ -29,9 +29,9 @@ PROMPTS, SAMPLES = 16, 8
 def _ours(steps: int, warmup: int, max_new_tokens: int) -> dict:
     import torch  # noqa: F401
 
-    from alignrl.data import problems_to_rows
-    from alignrl.tasks import get_task, make_splits
-    from alignrl.trainer import TrainConfig, _row_parts, _Trainer
+    from alignrl.claims.rows import problems_to_rows
+    from alignrl.claims.tasks import get_task, make_splits
+    from alignrl.native.trainer import TrainConfig, _row_parts, _Trainer
 
     path = common.model_dir()
     task = get_task("math")
@@ -61,7 +61,7 @@ def _trl(steps: int, warmup: int, max_new_tokens: int) -> dict:
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from alignrl.tokenizer import load_tokenizer
+    from alignrl.native.tokenizer import load_tokenizer
 
     path = common.model_dir()
     tok = load_tokenizer(path)

@@ -24,8 +24,8 @@ def _child(side: str, prompts: int, n: int, max_new_tokens: int, reps: int, size
     import torch
     from transformers import AutoModelForCausalLM
 
-    from alignrl.sampling import sample
-    from alignrl.tokenizer import load_tokenizer
+    from alignrl.native.sampling import sample
+    from alignrl.native.tokenizer import load_tokenizer
 
     path = common.model_dir(size)
     tok = load_tokenizer(path)

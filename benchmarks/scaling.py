@@ -29,8 +29,8 @@ def _child(what: str, hidden: int, n: int) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from alignrl.sampling import sample
-    from alignrl.tokenizer import load_tokenizer
+    from alignrl.native.sampling import sample
+    from alignrl.native.tokenizer import load_tokenizer
 
     path = common.model_dir(_size(hidden))
     if what == "sample":
@@ -50,9 +50,9 @@ def _child(what: str, hidden: int, n: int) -> None:
             times.append(time.process_time() - t0)
         common.emit({"what": what, "hidden": hidden, "n": n, "times": times})
     else:
-        from alignrl.data import problems_to_rows
-        from alignrl.tasks import get_task, make_splits
-        from alignrl.trainer import TrainConfig, _row_parts, _Trainer
+        from alignrl.claims.rows import problems_to_rows
+        from alignrl.claims.tasks import get_task, make_splits
+        from alignrl.native.trainer import TrainConfig, _row_parts, _Trainer
 
         task = get_task("math")
         rows = problems_to_rows(make_splits(task, {"train": 64}, seed=5)["train"], "math", task.ability, "train",

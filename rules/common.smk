@@ -3,7 +3,7 @@ import os
 import re
 import sys
 
-from alignrl.config import (
+from alignrl.workflow.config import (
     all_models,
     claim_seeds,
     contamination_models,
@@ -12,7 +12,7 @@ from alignrl.config import (
     sensitivity_runs,
     training_settings,
 )
-from alignrl.workflow_paths import baseline_metrics_path, eval_metrics_path
+from alignrl.core.paths import baseline_metrics_path, eval_metrics_path
 
 finalize_config(config)
 
@@ -41,7 +41,7 @@ _JOB_SERVER = []
 def start_job_server(workflow):
     if not (config["job_server"] and workflow.local_exec):
         return
-    from alignrl import jobserver
+    from alignrl.workflow import jobserver
 
     try:
         server = jobserver.start("logs/job_server.log")
@@ -53,7 +53,7 @@ def start_job_server(workflow):
 
 
 def stop_job_server():
-    from alignrl import jobserver
+    from alignrl.workflow import jobserver
 
     os.environ.pop(jobserver.ENV_VAR, None)
     while _JOB_SERVER:

@@ -116,7 +116,7 @@ rule audit:
         "../workflow/scripts/audit.py"
 
 
-# The configuration as the run used it, for the report and for `python -m alignrl.audit --config`.
+# The configuration as the run used it, for the report and for `python -m alignrl.workflow.audit --config`.
 rule config_used:
     output:
         report("results/config_used.yaml", caption="../report/config_used.rst", category="Configuration"),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignrl.answer import (
+from alignrl.claims.answer import (
     build_prompt,
     extract_answer,
     format_response,

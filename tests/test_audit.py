@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from alignrl.audit import AuditFailed, Check, _table_differences, write_report
-from alignrl.explain import select_row
+from alignrl.trace.audit import AuditFailed, Check, _table_differences, write_report
+from alignrl.trace.explain import select_row
 
 TABLE = pd.DataFrame({
     "model": ["A", "A"], "task": ["math", "math"], "bench": ["test", "test"], "claim": ["base", "gt"],

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from alignrl.config import ConfigError, all_models, derived_models, dial_levels, finalize_config
-from alignrl.contamination import REFERENCE, TEST, reference_problems, rouge_l, split_question, summarize_probe
-from alignrl.corpus import Document, build_documents
-from alignrl.dial import build_dial_table, dial_markdown, onsets, plot_dial
-from alignrl.large_k import build_curves, crossings, plot_curves
-from alignrl.tasks import get_task, make_splits
-from alignrl.workflow_paths import sources_from_metrics, split_base
+from alignrl.workflow.config import ConfigError, all_models, derived_models, dial_levels, finalize_config
+from alignrl.analysis.contamination import summarize_probe
+from alignrl.claims.contamination import REFERENCE, TEST, reference_problems, rouge_l, split_question
+from alignrl.native.corpus import Document, build_documents
+from alignrl.analysis.dial import build_dial_table, dial_markdown, onsets, plot_dial
+from alignrl.analysis.large_k import build_curves, crossings, plot_curves
+from alignrl.claims.tasks import get_task, make_splits
+from alignrl.core.paths import sources_from_metrics, split_base
 from test_reporting import write_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,7 +142,7 @@ def memorised_model(tmp_path_factory):
     """A tiny model pretrained on a corpus that holds six test problems twenty times each."""
     import torch
 
-    from alignrl.pretrain import pretrain
+    from alignrl.native.pretrain import pretrain
 
     torch.set_num_threads(1)
     test = make_splits(get_task("math"), {"test": 6}, seed=5)["test"]
@@ -163,7 +164,7 @@ def memorised_model(tmp_path_factory):
 
 
 def test_probe_detects_a_model_that_saw_the_test_problems(memorised_model):
-    from alignrl.contamination import probe
+    from alignrl.native.probe import probe
 
     model_dir, problems = memorised_model
     frame = probe(model_dir, problems, template="{question}", prefix_fraction=0.5)
@@ -267,7 +268,7 @@ def test_large_k_needs_the_base_model_of_each_trained_cell(tmp_path):
 
 
 def test_probe_table_warns_about_a_missed_control_and_a_false_alarm():
-    from alignrl.contamination import probe_table
+    from alignrl.analysis.contamination import probe_table
 
     base = summarize_probe(_probe_frame([0.5] * 10, [0.5] * 10), min_gap=0.1, **BOOT)
     rows = [{**base, "model": "A", "task": "math", "bench": "test", "known_contaminated": False, "provenance": {}},

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alignrl.config import ConfigError, finalize_config, load_config, load_schema, training_settings
+from alignrl.workflow.config import ConfigError, finalize_config, load_config, load_schema, training_settings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from alignrl.answer import build_prompt
-from alignrl.data import DataError, problems_to_rows, read_rows, write_rows
-from alignrl.tasks import get_task, make_splits
+from alignrl.claims.answer import build_prompt
+from alignrl.claims.rows import DataError, problems_to_rows, read_rows, write_rows
+from alignrl.claims.tasks import get_task, make_splits
 
 TEMPLATE = "Solve step by step . Answer in <answer> \\boxed{} </answer> .\n{question}"
 

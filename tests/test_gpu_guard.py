@@ -1,7 +1,7 @@
 """A GPU rule refuses to start without a visible GPU instead of running on CPU."""
 import pytest
 
-from alignrl.runtime import NoGPUError, require_gpu, visible_gpus
+from alignrl.core.runtime import NoGPUError, require_gpu, visible_gpus
 
 
 def test_no_gpu_is_refused_with_the_rule_and_the_way_out(monkeypatch):

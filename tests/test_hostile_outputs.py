@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignrl.answer import is_well_formatted
-from alignrl.rewards import FORMAT_GATED, REWARDS, RewardGroup, compute_rewards
-from alignrl.tasks import get_task
+from alignrl.claims.answer import is_well_formatted
+from alignrl.claims.rewards import FORMAT_GATED, REWARDS, RewardGroup, compute_rewards
+from alignrl.claims.tasks import get_task
 
 _PIECES = st.sampled_from([
     "<think>", "</think>", "<answer>", "</answer>", "\\boxed{", "}", "{", "\\boxed{\\boxed{", "\\frac{1}{2}",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alignrl.data import validate_row
-from alignrl.hub_data import LOADERS, HubDataError, convert, load_records, prepare_split
-from alignrl.hub_models import HubModelError, fetch_model
+from alignrl.claims.rows import validate_row
+from alignrl.backends.hub_data import LOADERS, HubDataError, convert, load_records, prepare_split
+from alignrl.backends.hub_models import HubModelError, fetch_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "Solve: {question}"
@@ -79,7 +79,7 @@ def test_local_copy_is_read_through_the_datasets_library(tmp_path):
 
 
 OFFLINE_SNIPPET = """
-from alignrl.hub_data import HubDataError, load_records
+from alignrl.backends.hub_data import HubDataError, load_records
 try:
     load_records("train", {"loader": "deepscaler", "hub_id": "agentica-org/DeepScaleR-Preview-Dataset", "subset": None,
                            "split": "train"})
@@ -114,7 +114,7 @@ def test_hub_model_from_a_local_copy_and_a_clear_error_offline(tmp_path):
     assert (tmp_path / "models" / "qwen" / "model.safetensors").read_bytes() == b"weights"
     with pytest.raises(HubModelError, match="not a Hugging Face model directory"):
         fetch_model("bad", {"hub_id": "x", "local_path": str(tmp_path)}, tmp_path / "models" / "bad")
-    snippet = ("from alignrl.hub_models import fetch_model, HubModelError\n"
+    snippet = ("from alignrl.backends.hub_models import fetch_model, HubModelError\n"
                "try:\n    fetch_model('llama', {'hub_id': 'meta-llama/Llama-3.1-8B-Instruct'}, 'out')\n"
                "except HubModelError as exc:\n    print('MESSAGE:', exc)\n")
     out = subprocess.run([sys.executable, "-c", snippet], env=offline_env(tmp_path), capture_output=True, text=True,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from alignrl import jobserver
+from alignrl.workflow import jobserver
 
 HEADER = """\
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())
 """
@@ -151,7 +151,7 @@ def test_a_caller_from_another_python_environment_is_refused(server):
 def test_the_server_ends_with_the_process_that_started_it(tmp_path):
     code = textwrap.dedent(f"""
         import json
-        from alignrl import jobserver
+        from alignrl.workflow import jobserver
         srv = jobserver.start({str(tmp_path / 'server.log')!r}, preload=())
         print(json.dumps([srv.process.pid, srv.path]))
     """)

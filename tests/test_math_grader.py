@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from alignrl.answer import format_response
-from alignrl.math_grader import MathGrader
-from alignrl.tasks import get_task
+from alignrl.claims.answer import format_response
+from alignrl.claims.math_grader import MathGrader
+from alignrl.claims.tasks import get_task
 
 
 def slow_compare(predicted, truth):
@@ -43,7 +43,7 @@ def test_symbolic_equality_from_a_worker_thread():
 
 
 def test_extraction_stays_strict_in_front_of_math_verify():
-    from alignrl.rewards import RewardGroup, compute_rewards
+    from alignrl.claims.rewards import RewardGroup, compute_rewards
 
     grader = get_task("math_verify")
     texts = [format_response("r", "\\frac{1}{2}"), "the answer is 1/2", "<think>a</think><answer>0.5</answer>"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM, Qwen2ForCausalLM
 
-from alignrl.modeling import build_model, count_parameters
+from alignrl.native.modeling import build_model, count_parameters
 
 TINY = dict(hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
             max_position_embeddings=64)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from alignrl.objectives import (
+from alignrl.claims.objectives import (
     ADVANTAGES,
     compute_advantages,
     entropy_loss,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alignrl.config import claim_seeds, load_config
+from alignrl.workflow.config import claim_seeds, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER = REPO / "configs" / "paper.yaml"

@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from alignrl.passk import bootstrap_ci, pass_at_k, pass_at_k_table, per_problem_pass_at_k
+from alignrl.claims.passk import bootstrap_ci, pass_at_k, pass_at_k_table, per_problem_pass_at_k
 
 
 def _brute_force(n: int, c: int, k: int) -> float:

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from alignrl.pretrain import lr_lambda, pack_stream, pad_documents, pretrain
-from alignrl.tasks import make_splits
-from alignrl.tokenizer import load_tokenizer
+from alignrl.native.pretrain import lr_lambda, pack_stream, pad_documents, pretrain
+from alignrl.claims.tasks import make_splits
+from alignrl.native.tokenizer import load_tokenizer
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
              max_position_embeddings=128, tie_word_embeddings=True)

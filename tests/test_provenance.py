@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignrl.provenance import (
+from alignrl.trace.provenance import (
     config_hash,
     git_state,
     hardware,

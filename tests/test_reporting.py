@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alignrl.reporting import (
+from alignrl.analysis.tables import (
     CellSource,
     alignment_label,
     build_claims_table,
@@ -15,7 +15,7 @@ from alignrl.reporting import (
     summarize_cell,
     to_markdown,
 )
-from alignrl.workflow_paths import parse_metrics_path, sources_from_metrics, split_base
+from alignrl.core.paths import parse_metrics_path, sources_from_metrics, split_base
 
 KS = [1, 2, 4]
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
@@ -94,7 +94,7 @@ def test_alignment_label():
 
 
 def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
-    from alignrl.reporting import build_sensitivity_table
+    from alignrl.analysis.tables import build_sensitivity_table
 
     base = write_run(tmp_path, "results/baseline/A/math/test", [[0, 0, 0, 0]] * 20)
     good = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[1, 1, 1, 0]] * 20)
@@ -110,7 +110,7 @@ def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
 
 
 def test_figure1_places_cells_by_alignment(tmp_path):
-    from alignrl.reporting import plot_figure1
+    from alignrl.analysis.tables import plot_figure1
 
     strong = write_run(tmp_path, "results/baseline/A/math/test", [[1, 1, 1, 0]] * 10)
     weak = write_run(tmp_path, "results/baseline/A/logic/test", [[0, 0, 0, 0]] * 10)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from alignrl.answer import format_response
-from alignrl.rewards import (
+from alignrl.claims.answer import format_response
+from alignrl.claims.rewards import (
     FORMAT_GATED,
     REWARDS,
     RewardGroup,
@@ -17,7 +17,7 @@ from alignrl.rewards import (
     random_draw,
     register_reward,
 )
-from alignrl.tasks import Task, get_task
+from alignrl.claims.tasks import Task, get_task
 
 MATH = get_task("math")
 SOLUTION = "6 x 3 = 18\n18 x 3 = 54\n54 x 2 = 108"  # multi-line reasoning on purpose
@@ -233,8 +233,8 @@ def test_correct_is_true_correctness_whatever_the_reward() -> None:
 
 
 def test_none_reward_is_zero_and_label_free():
-    from alignrl.rewards import RewardGroup, compute_rewards
-    from alignrl.tasks import get_task
+    from alignrl.claims.rewards import RewardGroup, compute_rewards
+    from alignrl.claims.tasks import get_task
 
     good = "<think>\n1 + 1 = 2\n</think>\n<answer>\\boxed{2}</answer>"
     result = compute_rewards("none", RewardGroup(responses=[good, "junk"], ground_truth="2", task=get_task("math")))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from alignrl.sampling import Completion, sample
+from alignrl.native.sampling import Completion, sample
 
 torch.set_num_threads(1)
 
@@ -238,7 +238,7 @@ def test_restores_training_mode_and_reports_progress():
 
 def test_recorded_entropies_match_a_full_forward(sharp_model):
     """with_entropy gives, per response token, the entropy of the full distribution that chose it."""
-    from alignrl.objectives import token_entropy
+    from alignrl.claims.objectives import token_entropy
 
     for temperature in (1.0, 0.7):
         comps = sample(sharp_model, PROMPTS, n=2, max_new_tokens=6, temperature=temperature, top_p=0.9,
@@ -300,7 +300,7 @@ def test_lean_backend_samples_what_the_hf_forward_samples(sharp_model, which):
 
 def test_lean_step_logits_equal_a_full_forward():
     """Every decode step's logits (through the shared prompt cache) equal a full forward's, to 1e-5."""
-    from alignrl.decode import LeanDecoder, PrefixCache, supports
+    from alignrl.native.decode import LeanDecoder, PrefixCache, supports
 
     net = _llama(attention_bias=True)
     assert supports(net)
@@ -311,7 +311,7 @@ def test_lean_step_logits_equal_a_full_forward():
     width = 4
     ids = torch.tensor([[PAD] * (width - len(p)) + p for p in prompts])
     mask = (torch.arange(width) >= torch.tensor([width - len(p) for p in prompts]).unsqueeze(1)).long()
-    from alignrl.sampling import _make_cache
+    from alignrl.native.sampling import _make_cache
 
     with torch.no_grad():
         cache = _make_cache(net, width)
@@ -340,7 +340,7 @@ def test_backend_is_validated(model):
 
 def test_when_finished_rows_leave_the_batch_changes_nothing(sharp_model, monkeypatch):
     """Finished rows leave the lean batch at once, later, or never: the same completions."""
-    import alignrl.sampling as sampling_mod
+    import alignrl.native.sampling as sampling_mod
 
     free = sample(sharp_model, PROMPTS, n=4, max_new_tokens=10, temperature=1.0, top_p=1.0, eos_id=None,
                   pad_id=PAD, generator=torch.Generator().manual_seed(6), batch_size=64)

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from alignrl.selection import historical_variance_ranking, select_one_shot, training_rows
+from alignrl.claims.selection import historical_variance_ranking, select_one_shot, training_rows
 
 
 def rows(n):

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignrl.answer import extract_answer, format_response
-from alignrl.tasks import TASKS, Problem, get_task, make_splits
-from alignrl.tasks.logic_puzzles import shift_letter
+from alignrl.claims.answer import extract_answer, format_response
+from alignrl.claims.tasks import TASKS, Problem, get_task, make_splits
+from alignrl.claims.tasks.logic_puzzles import shift_letter
 
 _ARITH = re.compile(r"(\d+) ([-+x]) (\d+) = (\d+)")
 _CIPHER = re.compile(r"([a-z]) -> ([a-z])")

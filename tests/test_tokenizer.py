@@ -6,10 +6,10 @@ import random
 import pytest
 from transformers import AutoTokenizer
 
-from alignrl.answer import build_prompt, extract_answer, format_response
-from alignrl.corpus import build_corpus, other_text, task_document
-from alignrl.tasks import get_task
-from alignrl.tokenizer import (
+from alignrl.claims.answer import build_prompt, extract_answer, format_response
+from alignrl.native.corpus import build_corpus, other_text, task_document
+from alignrl.claims.tasks import get_task
+from alignrl.native.tokenizer import (
     CHAT_TEMPLATE,
     IM_END,
     IM_START,

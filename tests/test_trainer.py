@@ -16,12 +16,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-from alignrl import trainer as trainer_mod
-from alignrl.answer import format_response
-from alignrl.modeling import build_model
-from alignrl.rewards import RewardResult
-from alignrl.tokenizer import build_tokenizer, chat_prompt
-from alignrl.trainer import LOG_COLUMNS, TrainConfig, TrainingStopped, latest_checkpoint, train
+from alignrl.native import trainer as trainer_mod
+from alignrl.claims.answer import format_response
+from alignrl.native.modeling import build_model
+from alignrl.claims.rewards import RewardResult
+from alignrl.native.tokenizer import build_tokenizer, chat_prompt
+from alignrl.native.trainer import LOG_COLUMNS, TrainConfig, TrainingStopped, latest_checkpoint, train
 
 torch.set_num_threads(1)
 
@@ -394,7 +394,7 @@ def test_resume_refuses_changed_settings(model_dir: Path, tmp_path: Path) -> Non
 
 def test_checkpoint_of_another_base_model_is_never_resumed(model_dir: Path, tmp_path: Path) -> None:
     """A finished run's checkpoint must not stand in for a run from a re-pretrained base model."""
-    from alignrl.trainer import StaleCheckpoint
+    from alignrl.native.trainer import StaleCheckpoint
 
     _run(model_dir, tmp_path, _cfg(steps=2, val_every=0))
     other_base = tmp_path / "other_base"

@@ -1,6 +1,6 @@
 import pytest
 
-from alignrl.verdicts import FAILS, HOLDS, INCONCLUSIVE, verdict
+from alignrl.analysis.verdicts import FAILS, HOLDS, INCONCLUSIVE, verdict
 
 
 def test_verdict_comes_from_the_interval():
@@ -12,7 +12,7 @@ def test_verdict_comes_from_the_interval():
 
 
 def test_paper_prediction_and_agreement():
-    from alignrl.verdicts import agreement, paper_prediction
+    from alignrl.analysis.verdicts import agreement, paper_prediction
 
     assert paper_prediction("holds_everywhere", "weak") == HOLDS
     assert paper_prediction("holds_if_strong", "strong") == HOLDS
@@ -29,8 +29,8 @@ def test_paper_prediction_and_agreement():
 def test_verdicts_table_and_summary(tmp_path):
     from test_reporting import ALIGN, BOOT, KS, write_run
 
-    from alignrl.verdicts import build_verdicts, summary_markdown
-    from alignrl.workflow_paths import sources_from_metrics, split_base
+    from alignrl.analysis.verdicts import build_verdicts, summary_markdown
+    from alignrl.core.paths import sources_from_metrics, split_base
 
     strong = [[1, 1, 0, 0]] * 20  # pass@4 = 1 -> strong
     weak = [[0, 0, 0, 0]] * 19 + [[1, 0, 0, 0]]  # pass@4 = 0.05 -> weak

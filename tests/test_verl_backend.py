@@ -8,14 +8,14 @@ import pytest
 import torch
 import verl  # noqa: F401  (deliberately not importorskip: CI must have it)
 
-from alignrl import objectives
-from alignrl.answer import format_response
-from alignrl.config import ConfigError, claim_seeds, load_config, training_settings
-from alignrl.rewards import REWARDS, RewardGroup, compute_rewards, random_draw
-from alignrl.tasks import get_task
-from alignrl.verl_backend import build_overrides, check_claim, compose_config, compose_configs
-from alignrl.verl_plugin import estimator_name, group_advantages
-from alignrl.verl_reward import answer_code, compute_score, stable_int
+from alignrl.claims import objectives
+from alignrl.claims.answer import format_response
+from alignrl.workflow.config import ConfigError, claim_seeds, load_config, training_settings
+from alignrl.claims.rewards import REWARDS, RewardGroup, compute_rewards, random_draw
+from alignrl.claims.tasks import get_task
+from alignrl.backends.verl import build_overrides, check_claim, compose_config, compose_configs
+from alignrl.backends.verl_plugin import estimator_name, group_advantages
+from alignrl.backends.verl_reward import answer_code, compute_score, stable_int
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -223,7 +223,7 @@ def test_majority_vote_codes_reproduce_the_native_reward():
              "<think>q</think>\n<answer>\\boxed{dog}</answer>", "no answer at all"]
     native = REWARDS["majority_vote"](RewardGroup(texts, "cat", grader))
     codes = torch.tensor([answer_code(t) for t in texts], dtype=torch.float32)  # verl's scores are float32
-    from alignrl.verl_plugin import majority_rewards
+    from alignrl.backends.verl_plugin import majority_rewards
 
     assert majority_rewards(codes).tolist() == native
     adv = group_advantages(codes, np.array(["g"] * len(texts)), "grpo", majority_vote=True)
@@ -257,7 +257,7 @@ def test_verl_loads_our_plugin_through_its_entry_point_group():
             "from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, POLICY_LOSS_REGISTRY\n"
             "from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls\n"
             "import sys\n"
-            "assert 'alignrl.verl_plugin' in sys.modules, 'entry point not loaded'\n"
+            "assert 'alignrl.backends.verl_plugin' in sys.modules, 'entry point not loaded'\n"
             "assert 'alignrl_majority_vote_grpo' in ADV_ESTIMATOR_REGISTRY and 'alignrl_dapo' in POLICY_LOSS_REGISTRY\n"
             "print(get_reward_manager_cls('alignrl').__name__)\n")
     env = {k: v for k, v in __import__("os").environ.items() if k != "VERL_USE_EXTERNAL_MODULES"}
@@ -269,7 +269,7 @@ def test_verl_loads_our_plugin_through_its_entry_point_group():
 def test_prompt_log_from_verl_rollout_dumps(tmp_path):
     import json
 
-    from alignrl.verl_backend import prompt_log_from_rollouts
+    from alignrl.backends.verl import prompt_log_from_rollouts
 
     rows = [{"reward_model": {"ground_truth": "1/2"}, "extra_info": {"uid": "a"}},
             {"reward_model": {"ground_truth": "3"}, "extra_info": {"uid": "b"}}]
@@ -291,7 +291,7 @@ def test_prompt_log_from_verl_rollout_dumps(tmp_path):
 
 
 def test_merged_checkpoint_gets_the_base_tokenizer(tmp_path):
-    from alignrl.verl_backend import complete_hf_dir
+    from alignrl.backends.verl import complete_hf_dir
 
     base, merged = tmp_path / "base", tmp_path / "merged"
     base.mkdir()

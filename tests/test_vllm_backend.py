@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from alignrl.answer import format_response
-from alignrl.evaluate import SAMPLE_COLUMNS, summarize
-from alignrl.passk import pass_at_k
-from alignrl.vllm_backend import MAX_N, build_requests, parse_outputs, request_seed
+from alignrl.claims.answer import format_response
+from alignrl.claims.scoring import SAMPLE_COLUMNS, summarize
+from alignrl.claims.passk import pass_at_k
+from alignrl.backends.vllm import MAX_N, build_requests, parse_outputs, request_seed
 
 
 class FakeTokenizer:

@@ -154,7 +154,7 @@ def _check_beyond_the_paper(root: Path) -> None:
 
 
 def _explain(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "alignrl.explain", *args], capture_output=True, text=True, cwd=root)
+    return subprocess.run([sys.executable, "-m", "alignrl.trace.explain", *args], capture_output=True, text=True, cwd=root)
 
 
 def _check_explain(root: Path) -> None:
@@ -177,7 +177,7 @@ def _check_explain(root: Path) -> None:
 
 
 def _audit(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "alignrl.audit", "--config", str(REPO / "configs/smoke.yaml")],
+    return subprocess.run([sys.executable, "-m", "alignrl.workflow.audit", "--config", str(REPO / "configs/smoke.yaml")],
                           capture_output=True, text=True, cwd=root)
 
 

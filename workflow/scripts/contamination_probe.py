@@ -1,15 +1,17 @@
 """Probe one model on one task: greedy completion of question prefixes, test against never-seen problems."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 import datetime as dt
 from pathlib import Path
 
-from alignrl.contamination import REFERENCE, TEST, probe, summarize_probe
-from alignrl.data import read_rows
-from alignrl.provenance import provenance
-from alignrl.runtime import log_to, set_threads, write_json_atomic
+from alignrl.analysis.contamination import summarize_probe
+from alignrl.claims.contamination import REFERENCE, TEST
+from alignrl.native.probe import probe
+from alignrl.claims.rows import read_rows
+from alignrl.trace.provenance import provenance
+from alignrl.core.runtime import log_to, set_threads, write_json_atomic
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)

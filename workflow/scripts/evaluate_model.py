@@ -1,15 +1,16 @@
 """pass@k of a model on one benchmark: the same code for base models and trained checkpoints."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 import datetime as dt
 from pathlib import Path
 
-from alignrl.data import read_rows
-from alignrl.evaluate import evaluate, write_evaluation
-from alignrl.provenance import provenance
-from alignrl.runtime import log_to, set_threads
+from alignrl.claims.rows import read_rows
+from alignrl.native.evaluate import evaluate
+from alignrl.trace.records import write_evaluation
+from alignrl.trace.provenance import provenance
+from alignrl.core.runtime import log_to, set_threads
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
@@ -31,8 +32,8 @@ with log_to(snakemake.log[0]):
         task=snakemake.params.generator,
     )
     if snakemake.params.backend == "vllm":
-        from alignrl.runtime import require_gpu
-        from alignrl.vllm_backend import evaluate_with_vllm
+        from alignrl.core.runtime import require_gpu
+        from alignrl.backends.vllm import evaluate_with_vllm
 
         require_gpu(snakemake.rule, "vllm", needed=snakemake.params.vllm["tensor_parallel_size"])
         samples, metrics = evaluate_with_vllm(snakemake.input.model, rows, vllm_cfg=snakemake.params.vllm, **common)

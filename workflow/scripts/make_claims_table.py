@@ -1,11 +1,11 @@
 """A claims table (rows = model x task x claim, the base model first) from per-sample outputs."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.reporting import build_claims_table, write_table
-from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics, split_base
+from alignrl.analysis.tables import build_claims_table, write_table
+from alignrl.core.runtime import log_to
+from alignrl.core.paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation

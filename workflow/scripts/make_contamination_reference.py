@@ -1,12 +1,12 @@
 """Fresh problems from the task's generator that lie outside all its splits: the probe's never-seen set."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.contamination import reference_problems
-from alignrl.data import problems_to_rows, read_rows, write_rows
-from alignrl.runtime import log_to
-from alignrl.tasks import get_task
+from alignrl.claims.contamination import reference_problems
+from alignrl.claims.rows import problems_to_rows, read_rows, write_rows
+from alignrl.core.runtime import log_to
+from alignrl.claims.tasks import get_task
 
 with log_to(snakemake.log[0]):
     seen = {row["extra_info"]["question"] for path in snakemake.input.splits for row in read_rows(path)}

@@ -1,12 +1,12 @@
 """results/dial.csv: each dial claim's gain over its level's base model, against that model's alignment."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.dial import build_dial_table, dial_markdown
-from alignrl.reporting import write_table
-from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics, split_base
+from alignrl.analysis.dial import build_dial_table, dial_markdown
+from alignrl.analysis.tables import write_table
+from alignrl.core.runtime import log_to
+from alignrl.core.paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation

@@ -1,11 +1,11 @@
 """pass@k curves up to large k for base and trained models, and where the base model catches up."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.large_k import build_curves, crossings, plot_curves
-from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics, split_base
+from alignrl.analysis.large_k import build_curves, crossings, plot_curves
+from alignrl.core.runtime import log_to
+from alignrl.core.paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation

@@ -1,11 +1,11 @@
 """Table 1: base-model pass@k per model x task (model-task alignment)."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.reporting import build_table1, write_table
-from alignrl.runtime import log_to
-from alignrl.workflow_paths import sources_from_metrics
+from alignrl.analysis.tables import build_table1, write_table
+from alignrl.core.runtime import log_to
+from alignrl.core.paths import sources_from_metrics
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation

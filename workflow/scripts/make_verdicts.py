@@ -1,12 +1,12 @@
 """results/verdicts.csv and a one-page summary in words above the table (results/verdicts.md)."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.reporting import write_table
-from alignrl.runtime import log_to
-from alignrl.verdicts import build_verdicts, summary_markdown
-from alignrl.workflow_paths import sources_from_metrics, split_base
+from alignrl.analysis.tables import write_table
+from alignrl.core.runtime import log_to
+from alignrl.analysis.verdicts import build_verdicts, summary_markdown
+from alignrl.core.paths import sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation

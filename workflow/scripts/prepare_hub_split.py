@@ -1,11 +1,11 @@
 """Write one split of a hub task (train / val from the train dataset, or a benchmark) in verl's row format."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.data import write_rows
-from alignrl.hub_data import prepare_split
-from alignrl.runtime import log_to
+from alignrl.claims.rows import write_rows
+from alignrl.backends.hub_data import prepare_split
+from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):
     cfg = snakemake.params.task

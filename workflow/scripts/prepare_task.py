@@ -1,11 +1,11 @@
 """Write a synthetic task's train / val / test splits in verl's row format."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.data import problems_to_rows, write_rows
-from alignrl.runtime import log_to
-from alignrl.tasks import get_task, make_splits
+from alignrl.claims.rows import problems_to_rows, write_rows
+from alignrl.core.runtime import log_to
+from alignrl.claims.tasks import get_task, make_splits
 
 with log_to(snakemake.log[0]):
     cfg = snakemake.params.task

@@ -1,11 +1,11 @@
 """Pretrain one tiny base model whose corpus mixture sets its alignment with each task."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.data import read_rows
-from alignrl.pretrain import pretrain
-from alignrl.runtime import log_to, set_threads
+from alignrl.claims.rows import read_rows
+from alignrl.native.pretrain import pretrain
+from alignrl.core.runtime import log_to, set_threads
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)

@@ -1,13 +1,13 @@
 """Choose the single training example of a one-shot claim and record why."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 import pandas as pd
 
-from alignrl.data import read_rows, write_rows
-from alignrl.runtime import log_to, write_json_atomic
-from alignrl.selection import select_one_shot
+from alignrl.claims.rows import read_rows, write_rows
+from alignrl.core.runtime import log_to, write_json_atomic
+from alignrl.claims.selection import select_one_shot
 
 with log_to(snakemake.log[0]):
     wc = snakemake.wildcards

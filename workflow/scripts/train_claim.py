@@ -1,15 +1,15 @@
 """RL-train one claim x model x task x seed with the configured backend (both resume from their checkpoints)."""
-from alignrl.jobserver import forward_to_job_server
+from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 import datetime as dt
 from pathlib import Path
 
-from alignrl.data import read_rows
-from alignrl.provenance import provenance
-from alignrl.runtime import log_to, require_gpu, set_threads, write_json_atomic
-from alignrl.selection import training_rows
+from alignrl.claims.rows import read_rows
+from alignrl.trace.provenance import provenance
+from alignrl.core.runtime import log_to, require_gpu, set_threads, write_json_atomic
+from alignrl.claims.selection import training_rows
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
@@ -21,7 +21,7 @@ with log_to(snakemake.log[0]):
     inputs = {"model": snakemake.input.model, "train": snakemake.input.train, "val": snakemake.input.val}
     out_dir = Path(snakemake.output.model).parent
     if snakemake.params.backend == "verl":
-        from alignrl.verl_backend import run_claim
+        from alignrl.backends.verl import run_claim
 
         verl_cfg = snakemake.params.verl
         require_gpu(snakemake.rule, "verl", needed=verl_cfg["n_gpus_per_node"])
@@ -39,7 +39,7 @@ with log_to(snakemake.log[0]):
         )
         write_json_atomic(summary, snakemake.output.info)
     else:
-        from alignrl.trainer import TrainConfig, train
+        from alignrl.native.trainer import TrainConfig, train
 
         summary = train(
             model_dir=snakemake.input.model,

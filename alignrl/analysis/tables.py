@@ -1,0 +1,323 @@
+"""Tables and figures, computed from per-sample outputs so every number has its samples behind it.
+
+A cell (model x task x benchmark x claim) pools its seeds: for each problem, pass@k is estimated per seed
+with the unbiased estimator and averaged over seeds; the cell's value is the mean over problems. Its
+interval is a percentile bootstrap over problems; the spread across seeds is reported separately as a
+standard error. The gain over the base model is a paired bootstrap over the same problems.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from alignrl.analysis.decide import verdict
+from alignrl.claims.passk import bootstrap_ci, per_problem_pass_at_k
+from alignrl.core.paths import BASE, CellSource
+from alignrl.core.runtime import read_json
+
+def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
+    """Rows = problems (index problem_id), columns = k: the unbiased estimate from that problem's samples."""
+    grouped = samples.groupby("problem_id", sort=True)["correct"].agg(["size", "sum"])
+    sizes = grouped["size"].unique()
+    if len(sizes) != 1:
+        raise ValueError(f"problems have different sample counts {sorted(sizes.tolist())}: pass@k needs one n")
+    n = int(sizes[0])
+    return pd.DataFrame({k: per_problem_pass_at_k(grouped["sum"].astype(int), n, k) for k in ks}, index=grouped.index)
+
+
+def _seed_frames(source: CellSource, ks: Sequence[int]) -> list[pd.DataFrame]:
+    frames = []
+    for path in source.samples_files():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: per-sample outputs behind {path.with_name('metrics.json')} are missing")
+        frames.append(problem_pass_at_k_frame(pd.read_parquet(path), ks))
+    return frames
+
+
+def summarize_cell(
+    source: CellSource,
+    ks: Sequence[int],
+    *,
+    base: CellSource | None,
+    gain_ks: Sequence[int],
+    n_boot: int,
+    alpha: float,
+    seed: int,
+) -> dict:
+    """One table row: pass@k with bootstrap intervals, seed spread and (if base given) the paired gain."""
+    frames = _seed_frames(source, ks)
+    problems = frames[0].index
+    for frame, path in zip(frames[1:], source.metrics_files[1:]):
+        if not frame.index.equals(problems):
+            raise ValueError(f"{path}: evaluated on different problems than {source.metrics_files[0]}")
+    pooled = sum(f.to_numpy() for f in frames) / len(frames)
+    row: dict = {
+        "model": source.model,
+        "task": source.task,
+        "bench": source.bench,
+        "claim": source.claim,
+        "n_seeds": len(frames),
+        "n_problems": len(problems),
+    }
+    for j, k in enumerate(ks):
+        row[f"pass@{k}"] = float(pooled[:, j].mean())
+        # one bootstrap seed per column, so adding a k never shifts another column's interval
+        low, high = bootstrap_ci(pooled[:, j], n_boot=n_boot, alpha=alpha, seed=seed + j)
+        row[f"pass@{k}_ci_low"], row[f"pass@{k}_ci_high"] = low, high
+        seed_means = [float(f.to_numpy()[:, j].mean()) for f in frames]
+        row[f"pass@{k}_seed_se"] = (
+            float(np.std(seed_means, ddof=1) / np.sqrt(len(seed_means))) if len(seed_means) > 1 else float("nan")
+        )
+    if base is not None:
+        base_frames = _seed_frames(base, ks)
+        base_pooled = sum(f.to_numpy() for f in base_frames) / len(base_frames)
+        if not base_frames[0].index.equals(problems):
+            raise ValueError(f"{source.metrics_files[0]}: evaluated on different problems than the base model")
+        for k in gain_ks:
+            j = list(ks).index(k)
+            diff = pooled[:, j] - base_pooled[:, j]
+            row[f"gain@{k}"] = float(diff.mean())
+            row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"] = bootstrap_ci(
+                diff, n_boot=n_boot, alpha=alpha, seed=seed + 1000 + j
+            )
+    row["metrics_files"] = ";".join(source.metrics_files)
+    return row
+
+
+def alignment_label(value: float, strong_at_least: float, weak_at_most: float) -> str:
+    if value >= strong_at_least:
+        return "strong"
+    if value <= weak_at_most:
+        return "weak"
+    return "intermediate"
+
+
+def build_table1(sources: Sequence[CellSource], ks: Sequence[int], alignment: dict, bootstrap: dict) -> pd.DataFrame:
+    """The alignment table: base-model pass@k per model x task with intervals and the alignment class."""
+    rows = []
+    for source in sources:
+        row = summarize_cell(source, ks, base=None, gain_ks=(), n_boot=bootstrap["n_boot"],
+                             alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+        metrics = read_json(source.metrics_files[0])
+        row["n_samples"] = metrics["n"]
+        row["temperature"] = metrics["temperature"]
+        row["top_p"] = metrics["top_p"]
+        row["alignment"] = alignment_label(
+            row[f"pass@{alignment['k']}"], alignment["strong_at_least"], alignment["weak_at_most"]
+        )
+        rows.append(row)
+    df = pd.DataFrame(rows).drop(columns=["claim", "n_seeds"])
+    front = ["model", "task", "bench", "alignment", "n_problems", "n_samples", "temperature", "top_p"]
+    return df[front + [c for c in df.columns if c not in front]]
+
+
+def build_claims_table(
+    base_sources: dict[tuple[str, str, str], CellSource],
+    claim_sources: Sequence[CellSource],
+    ks: Sequence[int],
+    alignment: dict,
+    bootstrap: dict,
+    verdict_cfg: dict | None = None,
+) -> pd.DataFrame:
+    """Rows = model x task x bench x claim, the base model first; gains are paired against the base.
+    With `verdict_cfg`, each claim row gets a verdict from its gain interval (alignrl.analysis.verdicts)."""
+    gain_ks = sorted({1, alignment["k"]} & set(ks))
+    if verdict_cfg is not None and verdict_cfg["k"] not in gain_ks:
+        gain_ks = sorted({*gain_ks, verdict_cfg["k"]})
+    rows = []
+    for key, base in base_sources.items():
+        base_row = summarize_cell(base, ks, base=None, gain_ks=(), n_boot=bootstrap["n_boot"],
+                                  alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+        base_row["alignment"] = alignment_label(
+            base_row[f"pass@{alignment['k']}"], alignment["strong_at_least"], alignment["weak_at_most"]
+        )
+        rows.append(base_row)
+        for source in claim_sources:
+            if (source.model, source.task, source.bench) != key:
+                continue
+            row = summarize_cell(source, ks, base=base, gain_ks=gain_ks, n_boot=bootstrap["n_boot"],
+                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+            row["alignment"] = base_row["alignment"]
+            if verdict_cfg is not None:
+                k = verdict_cfg["k"]
+                row["verdict"] = verdict(row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"], verdict_cfg["min_gain"])
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    front = ["model", "task", "bench", "alignment", "claim", "n_seeds", "n_problems"]
+    if "verdict" in df.columns:
+        front.append("verdict")
+        df["verdict"] = df["verdict"].fillna("")
+    return df[front + [c for c in df.columns if c not in front]]
+
+
+def to_markdown(df: pd.DataFrame, title: str = "", digits: int = 3) -> str:
+    """A plain GitHub-markdown rendering (intervals folded into 'value [low, high]')."""
+    cols = [c for c in df.columns if not c.endswith(("_ci_low", "_ci_high")) and c != "metrics_files"]
+    lines = []
+    if title:
+        lines += [f"## {title}", ""]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for _, row in df.iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if isinstance(v, float):
+                if np.isnan(v):
+                    cells.append("")
+                    continue
+                fmt = f".{digits}g" if 0 < abs(v) < 10 ** -digits else f".{digits}f"  # learning rates
+                text = f"{v:{fmt}}"
+                if f"{c}_ci_low" in df.columns:
+                    text += f" [{row[c + '_ci_low']:.{digits}f}, {row[c + '_ci_high']:.{digits}f}]"
+                cells.append(text)
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path, title: str, preamble: str = "") -> None:
+    """The CSV (6 significant digits) and its markdown rendering, ``preamble`` (markdown) above the table."""
+    csv_path, md_path = Path(csv_path), Path(md_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = csv_path.with_suffix(".csv.tmp")
+    df.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(csv_path)
+    md_path.write_text(preamble + to_markdown(df, title))
+
+
+def plot_passk_curves(table1: pd.DataFrame, ks: Sequence[int], out_path: str | Path) -> None:
+    """pass@k against k (log2 axis), one line per model x task, with the bootstrap band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for _, row in table1.iterrows():
+        ys = [row[f"pass@{k}"] for k in ks]
+        lo = [row[f"pass@{k}_ci_low"] for k in ks]
+        hi = [row[f"pass@{k}_ci_high"] for k in ks]
+        label = f"{row['model']} x {row['task']}" + (f" ({row['bench']})" if row["bench"] != "test" else "")
+        label += f" [{row['alignment']}]"
+        style = "-" if row["alignment"] == "strong" else "--"
+        (line,) = ax.plot(ks, ys, style, marker="o", label=label)
+        ax.fill_between(ks, lo, hi, color=line.get_color(), alpha=0.15)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(ks))
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k (unbiased, 95% bootstrap band)")
+    ax.set_title("Base-model pass@k: model-task alignment")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=130)
+    plt.close(fig)
+
+
+def plot_figure1(
+    tables: Sequence[pd.DataFrame],
+    bars: dict[str, str],
+    metric: str,
+    out_path: str | Path,
+) -> pd.DataFrame:
+    """Figure 1: two panels (strong / weak alignment, from the measured base pass@k), grouped bars per
+    model x task cell for before RL and each claim, bootstrap error bars, the base level dashed.
+
+    `bars` maps a bar label to a claim name ("base" for before RL). Returns the plotted numbers.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = pd.concat(tables, ignore_index=True).drop_duplicates(subset=["model", "task", "bench", "claim"])
+    plotted = []
+    panels = [("strong", "Strong model-task alignment"), ("weak", "Weak model-task alignment")]
+    if (rows[rows.claim == BASE].alignment == "intermediate").any():  # never drop a cell silently
+        panels.insert(1, ("intermediate", "Intermediate alignment"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), sharey=True)
+    width = 0.8 / max(1, len(bars))
+    for ax, (label, title) in zip(axes, panels):
+        cells = rows[(rows.claim == BASE) & (rows.alignment == label)][["model", "task", "bench"]]
+        cells = cells.drop_duplicates().itertuples(index=False)
+        cells = list(cells)
+        for ci, cell in enumerate(cells):
+            sel = rows[(rows.model == cell.model) & (rows.task == cell.task) & (rows.bench == cell.bench)]
+            base_value = float(sel[sel.claim == BASE][metric].iloc[0])
+            ax.hlines(base_value, ci - 0.42, ci + 0.42, colors="black", linestyles="dashed", linewidth=1)
+            for bi, (bar_label, claim) in enumerate(bars.items()):
+                hit = sel[sel.claim == claim]
+                if hit.empty:
+                    continue
+                value = float(hit[metric].iloc[0])
+                err = [[value - float(hit[metric + "_ci_low"].iloc[0])], [float(hit[metric + "_ci_high"].iloc[0]) - value]]
+                x = ci - 0.4 + width * (bi + 0.5)
+                ax.bar(x, value, width, yerr=err, capsize=2, color=f"C{bi}", label=bar_label if ci == 0 else None)
+                plotted.append({"panel": label, "model": cell.model, "task": cell.task, "bench": cell.bench,
+                                "bar": bar_label, "claim": claim, metric: value})
+        ax.set_xticks(range(len(cells)))
+        ax.set_xticklabels([f"{c.model} x {c.task}" for c in cells])
+        ax.set_title(title if cells else f"{title}\n(no cell in this class)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel(f"{metric} on the test split (95% bootstrap)")
+    axes[0].set_ylim(0, 1.0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if not handles:
+        handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(bars), fontsize=8, frameon=False)
+    fig.suptitle("Before and after RL; dashed line: the base model (before RL)")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=130)
+    plt.close(fig)
+    return pd.DataFrame(plotted)
+
+
+def build_sensitivity_table(
+    sources: Sequence[CellSource],
+    runs: Sequence[tuple[str, float, str]],
+    ks: Sequence[int],
+    alignment: dict,
+    bootstrap: dict,
+    verdict_cfg: dict,
+) -> pd.DataFrame:
+    """One row per claim x lr x model x task x bench: the gain, its interval and verdict, and whether the
+    verdict differs from the one at any other learning rate of the sweep (`flips`)."""
+    k = verdict_cfg["k"]
+    base = {(s.model, s.task, s.bench): s for s in sources if s.claim == BASE}
+    by_claim = {(s.claim, s.model, s.task, s.bench): s for s in sources if s.claim != BASE}
+    rows = []
+    for claim, lr, run_name in runs:
+        for key, base_source in base.items():
+            source = by_claim.get((run_name, *key))
+            if source is None:
+                raise ValueError(f"no evaluation of {run_name} for {key}")
+            row = summarize_cell(source, ks, base=base_source, gain_ks=[k], n_boot=bootstrap["n_boot"],
+                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+            base_row = summarize_cell(base_source, [alignment["k"]], base=None, gain_ks=(), n_boot=10,
+                                      alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+            rows.append({
+                "claim": claim, "lr": lr, "run": run_name, "model": key[0], "task": key[1], "bench": key[2],
+                "alignment": alignment_label(base_row[f"pass@{alignment['k']}"], alignment["strong_at_least"],
+                                             alignment["weak_at_most"]),
+                "n_seeds": row["n_seeds"],
+                f"pass@{k}": row[f"pass@{k}"],
+                f"gain@{k}": row[f"gain@{k}"],
+                f"gain@{k}_ci_low": row[f"gain@{k}_ci_low"],
+                f"gain@{k}_ci_high": row[f"gain@{k}_ci_high"],
+                "verdict": verdict(row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"], verdict_cfg["min_gain"]),
+                "metrics_files": row["metrics_files"],
+            })
+    df = pd.DataFrame(rows)
+    group = ["claim", "model", "task", "bench"]
+    df["flips"] = df.groupby(group)["verdict"].transform(lambda v: v.nunique() > 1)
+    return df.sort_values(group + ["lr"], kind="stable").reset_index(drop=True)

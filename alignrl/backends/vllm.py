@@ -1,0 +1,162 @@
+"""pass@k evaluation with vLLM: the same prompts, extraction, grading, estimator and per-sample outputs.
+
+Only the sampler differs from :func:`alignrl.native.evaluate.evaluate`: prompts are rendered with the model's chat
+template exactly as there (token ids, no added special tokens), each problem gets ``n`` samples from one
+request whose seed is derived from (evaluation seed, problem uid), so a problem's samples do not depend on
+which other problems share the batch, and every completion becomes one row of ``samples.parquet`` through
+:func:`alignrl.claims.scoring.sample_record`.
+
+:func:`build_requests` and :func:`parse_outputs` need no vLLM (they are tested on CPU with objects shaped
+like vLLM's); :func:`evaluate_with_vllm` imports vLLM and needs a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from alignrl.claims.prompts import prompt_token_ids
+from alignrl.claims.scoring import sample_record, samples_frame, summarize, task_of_row
+from alignrl.claims.tasks import get_task
+
+__all__ = ["MAX_N", "Request", "build_requests", "evaluate_with_vllm", "parse_outputs", "request_seed"]
+
+#: Largest n per problem the backend accepts (the large-k practice of this literature: n = k_max = 256).
+MAX_N = 256
+
+
+@dataclass(frozen=True)
+class Request:
+    """One problem's request: token ids of its rendered prompt and the sampling parameters."""
+
+    problem_id: str
+    prompt_token_ids: list[int]
+    sampling: dict[str, Any]  # keyword arguments of vllm.SamplingParams
+
+
+def request_seed(seed: int, problem_id: str) -> int:
+    """A per-problem seed, stable across processes and independent of batch composition."""
+    digest = hashlib.sha256(f"alignrl-vllm:{int(seed)}:{problem_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def build_requests(
+    tokenizer: Any,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+) -> list[Request]:
+    """One request per row, with ``n`` samples each; raises ValueError for an unusable setting or row."""
+    if not 1 <= int(n) <= MAX_N:
+        raise ValueError(f"evaluation.n = {n}: the vLLM backend samples 1 to {MAX_N} responses per problem")
+    if not rows:
+        raise ValueError("build_requests needs at least one row")
+    uids = [str(row["extra_info"]["uid"]) for row in rows]
+    if len(set(uids)) != len(uids):
+        raise ValueError("extra_info.uid must be unique among the evaluated rows")
+    requests = []
+    for uid, row in zip(uids, rows):
+        requests.append(
+            Request(
+                problem_id=uid,
+                prompt_token_ids=prompt_token_ids(tokenizer, row),
+                sampling={
+                    "n": int(n),
+                    "temperature": float(temperature),
+                    "top_p": float(top_p),
+                    "max_tokens": int(max_new_tokens),
+                    "seed": request_seed(seed, uid),
+                    "skip_special_tokens": True,  # the native sampler decodes the same way
+                },
+            )
+        )
+    return requests
+
+
+def parse_outputs(
+    outputs: Sequence[Any],
+    requests: Sequence[Request],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    task: str | None = None,
+) -> pd.DataFrame:
+    """Per-sample table from vLLM ``RequestOutput`` objects (in request order) for the given requests.
+
+    Each output must carry exactly the requested ``n`` completions (``.outputs`` with ``index``, ``text``,
+    ``token_ids``, ``finish_reason``); anything else is an error naming the problem, because pass@k from
+    fewer samples would silently be another estimator.
+    """
+    if len(outputs) != len(requests):
+        raise ValueError(f"vLLM returned {len(outputs)} outputs for {len(requests)} requests")
+    records = []
+    for req, out, row in zip(requests, outputs, rows):
+        grader = get_task(task if task is not None else task_of_row(row))
+        truth = str(row["reward_model"]["ground_truth"])
+        completions = list(out.outputs)
+        want = req.sampling["n"]
+        indices = sorted(int(c.index) for c in completions)
+        if indices != list(range(want)):
+            raise ValueError(f"problem {req.problem_id}: vLLM returned sample indices {indices[:8]}... for n = {want}")
+        for c in sorted(completions, key=lambda c: int(c.index)):
+            records.append(
+                sample_record(req.problem_id, int(c.index), str(c.text), len(c.token_ids),
+                              c.finish_reason == "stop", grader, truth)
+            )
+    return samples_frame(records)
+
+
+def evaluate_with_vllm(
+    model_dir: str | os.PathLike[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    n: int,
+    ks: Sequence[int],
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    n_boot: int,
+    alpha: float,
+    boot_seed: int,
+    task: str | None,
+    vllm_cfg: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Sample with vLLM and summarise exactly like :func:`alignrl.native.evaluate.evaluate` (GPU only)."""
+    from vllm import LLM, SamplingParams
+
+    from alignrl.claims.prompts import load_tokenizer
+
+    ks = [int(k) for k in ks]
+    if not ks or any(not 1 <= k <= n for k in ks):
+        raise ValueError(f"every k must satisfy 1 <= k <= n={n}; got ks={ks}")
+    tokenizer = load_tokenizer(model_dir)
+    requests = build_requests(tokenizer, rows, n=n, temperature=temperature, top_p=top_p,
+                              max_new_tokens=max_new_tokens, seed=seed)
+    llm = LLM(
+        model=str(model_dir),
+        tensor_parallel_size=int(vllm_cfg["tensor_parallel_size"]),
+        gpu_memory_utilization=float(vllm_cfg["gpu_memory_utilization"]),
+        max_model_len=vllm_cfg.get("max_model_len"),
+        dtype=vllm_cfg["dtype"],
+        seed=int(seed),
+    )
+    outputs = llm.generate(
+        [{"prompt_token_ids": r.prompt_token_ids} for r in requests],
+        [SamplingParams(**r.sampling) for r in requests],
+    )
+    samples = parse_outputs(outputs, requests, rows, task=task)
+    metrics = summarize(samples, n=n, ks=ks, n_boot=n_boot, alpha=alpha, boot_seed=boot_seed)
+    metrics.update({
+        "temperature": float(temperature), "top_p": float(top_p), "max_new_tokens": int(max_new_tokens),
+        "seed": int(seed), "model_dir": str(model_dir), "sampler": "vllm",
+        "tasks": sorted({task} if task else {task_of_row(r) for r in rows}),
+    })
+    return samples, metrics

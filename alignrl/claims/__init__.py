@@ -1,0 +1,1 @@
+"""The one definition of each claim: answer format, tasks, rewards, objectives, selection, pass@k, grading."""

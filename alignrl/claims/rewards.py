@@ -1,0 +1,246 @@
+"""Reward functions for the paper's claims (RQ1 rewards; correctness for RQ3 masks).
+
+Every function here is pure: the same :class:`RewardGroup` always gives the same rewards, so the
+native trainer and a later verl custom reward function share one definition.
+
+A reward function takes ONE prompt's group of ``n`` responses and returns one float per response
+(``RewardFn(group) -> list[float]``, the contract in ``docs/internals.md``). Group-level input is
+needed because two claims look at the whole group (majority vote) or at sampling statistics
+(entropy). :func:`compute_rewards` wraps a registered function and adds the true correctness of each
+response, which is always computed (for logging and for the PSR/NSR masks) whatever the reward.
+
+Format gating
+-------------
+``fmt`` is :func:`alignrl.claims.answer.is_well_formatted` (one ``<think>`` block, multi-line allowed, then
+one ``<answer>\\boxed{..}</answer>``). A reward is *format gated* when it is ``fmt * something``:
+a badly formatted response gets exactly 0 however good its answer is. The gated rewards are
+listed in :data:`FORMAT_GATED`; ``entropy`` is the only ungated one (a pure likelihood signal).
+
+``acc`` is ``task.verify(extract_answer(text), ground_truth)`` (strict extraction; ``None`` is
+wrong).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from alignrl.claims.answer import extract_answer, is_well_formatted, normalize_answer
+
+__all__ = [
+    "FORMAT_GATED",
+    "REWARDS",
+    "RewardFn",
+    "RewardGroup",
+    "RewardResult",
+    "compute_rewards",
+    "correctness",
+    "majority_label",
+    "random_draw",
+    "register_reward",
+]
+
+
+@dataclass(frozen=True)
+class RewardGroup:
+    """One prompt's ``n`` sampled responses and what a reward may need to score them.
+
+    ``seed`` and ``group_id`` (e.g. ``step * 1000 + prompt_index``) key the random reward so that
+    draws are reproducible, differ between groups, and do not depend on batch composition.
+    ``mean_logprobs[i]`` is the mean token log-prob of response ``i`` under the sampling policy.
+    """
+
+    responses: list[str]
+    ground_truth: str
+    task: Any  # alignrl.claims.tasks.Task; typed loosely so this module imports nothing heavy
+    seed: int = 0
+    mean_logprobs: list[float] | None = None
+    group_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mean_logprobs is not None and len(self.mean_logprobs) != len(self.responses):
+            raise ValueError(
+                f"mean_logprobs has {len(self.mean_logprobs)} entries for "
+                f"{len(self.responses)} responses"
+            )
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    """Rewards of one group plus diagnostics.
+
+    ``correct[i]`` is the TRUE correctness of response ``i`` = the ground-truth reward
+    (``fmt and acc``), whatever reward was used; PSR/NSR masks read it. ``pseudo_label`` is the
+    group's majority answer (normalised; the TTRL pseudo-label), computed for every reward so that
+    the label's accuracy can be logged for every run; ``None`` when no response has an answer.
+    """
+
+    rewards: list[float]
+    correct: list[bool]
+    pseudo_label: str | None = None
+    answers: list[str | None] = field(default_factory=list)
+    well_formatted: list[bool] = field(default_factory=list)
+
+
+RewardFn = Callable[[RewardGroup], list[float]]
+REWARDS: dict[str, RewardFn] = {}
+
+#: Rewards of the form ``fmt * x``: a badly formatted response always gets 0.
+FORMAT_GATED: frozenset[str] = frozenset(
+    {"ground_truth", "random", "incorrect", "format", "majority_vote"}
+)
+
+
+def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Register ``fn`` under ``name`` in :data:`REWARDS` (a claim is then a config entry)."""
+
+    def deco(fn: RewardFn) -> RewardFn:
+        if name in REWARDS:
+            raise ValueError(f"reward {name!r} is already registered")
+        REWARDS[name] = fn
+        return fn
+
+    return deco
+
+
+def compute_rewards(name: str, group: RewardGroup) -> RewardResult:
+    """Score ``group`` with the reward registered as ``name``; KeyError lists the known names."""
+    try:
+        fn = REWARDS[name]
+    except KeyError:
+        raise KeyError(f"unknown reward {name!r}; known: {sorted(REWARDS)}") from None
+    rewards = [float(r) for r in fn(group)]
+    if len(rewards) != len(group.responses):
+        raise RuntimeError(
+            f"reward {name!r} returned {len(rewards)} values for {len(group.responses)} responses"
+        )
+    answers = [extract_answer(t) for t in group.responses]
+    fmt = [is_well_formatted(t) for t in group.responses]
+    correct = [f and bool(group.task.verify(a, group.ground_truth)) for f, a in zip(fmt, answers)]
+    return RewardResult(
+        rewards=rewards,
+        correct=correct,
+        pseudo_label=majority_label(answers),
+        answers=answers,
+        well_formatted=fmt,
+    )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _fmt(group: RewardGroup) -> list[float]:
+    return [1.0 if is_well_formatted(t) else 0.0 for t in group.responses]
+
+
+def _acc(group: RewardGroup) -> list[bool]:
+    return [bool(group.task.verify(extract_answer(t), group.ground_truth)) for t in group.responses]
+
+
+def correctness(group: RewardGroup) -> list[bool]:
+    """True correctness of each response: well formatted AND verified against the ground truth."""
+    return [f > 0 and a for f, a in zip(_fmt(group), _acc(group))]
+
+
+def random_draw(seed: int, group_id: int, index: int) -> bool:
+    """A fair coin for response ``index`` of group ``group_id``, stable across processes.
+
+    Keyed by a SHA-256 of the triple (Python's ``hash`` is salted per process), so a response's draw
+    depends only on (seed, group, index), not on batch order or on how many groups came before.
+    """
+    digest = hashlib.sha256(f"alignrl-random-reward:{seed}:{group_id}:{index}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big")).random() < 0.5
+
+
+def majority_label(answers: list[str | None]) -> str | None:
+    """The most common normalised answer among those that exist; ``None`` if no answer exists.
+
+    Ties go to the tied answer that appears FIRST in the group. Sample order within a group is
+    exchangeable (i.i.d. sampling), so this is an unbiased random tie-break that needs no extra
+    seed, it always yields a label (as TTRL's ``Counter.most_common`` does), and it does not favour
+    answers by their spelling (which a lexicographic rule would).
+    """
+    normed = [normalize_answer(a) for a in answers if a is not None]
+    if not normed:
+        return None
+    counts = Counter(normed)
+    top = max(counts.values())
+    # first occurrence in group order among the answers with the top count
+    return next(a for a in normed if counts[a] == top)
+
+
+# ----------------------------------------------------------------------------- rewards
+
+
+@register_reward("ground_truth")
+def ground_truth_reward(group: RewardGroup) -> list[float]:
+    """Standard RL: ``fmt * acc``."""
+    return [f * float(a) for f, a in zip(_fmt(group), _acc(group))]
+
+
+@register_reward("random")
+def random_reward(group: RewardGroup) -> list[float]:
+    """Spurious reward: ``fmt * Bernoulli(0.5)``, one independent draw per response."""
+    return [
+        f * float(random_draw(group.seed, group.group_id, i)) for i, f in enumerate(_fmt(group))
+    ]
+
+
+@register_reward("incorrect")
+def incorrect_reward(group: RewardGroup) -> list[float]:
+    """Spurious reward: ``fmt * (1 - acc)``, pays ONLY well-formatted WRONG answers.
+
+    The official code's effective definition paid correct answers; this one never does.
+    """
+    return [f * (0.0 if a else 1.0) for f, a in zip(_fmt(group), _acc(group))]
+
+
+@register_reward("format")
+def format_reward(group: RewardGroup) -> list[float]:
+    """Format only: ``fmt`` (DOTALL: newlines inside ``<think>`` are allowed)."""
+    return _fmt(group)
+
+
+@register_reward("majority_vote")
+def majority_vote_reward(group: RewardGroup) -> list[float]:
+    """Test-time RL: ``fmt * [normalize(answer) == pseudo_label]``; never reads the ground truth.
+
+    The pseudo-label is :func:`majority_label` over every response that has an extractable answer.
+    Agreement is normalised-string equality, the same relation the vote counts with, so a response
+    is paid exactly when it belongs to the winning cluster. No answer anywhere -> all rewards 0.
+    Format gating keeps this comparable to ``ground_truth``: only the label source differs.
+    """
+    answers = [extract_answer(t) for t in group.responses]
+    label = majority_label(answers)
+    if label is None:
+        return [0.0] * len(answers)
+    return [
+        f * float(a is not None and normalize_answer(a) == label)
+        for f, a in zip(_fmt(group), answers)
+    ]
+
+
+@register_reward("entropy")
+def entropy_reward(group: RewardGroup) -> list[float]:
+    """Trajectory-level entropy minimisation: reward = mean token log-prob of the response.
+
+    Label free and NOT format gated. The log-probs must be those of the sampling policy for these
+    very responses (the official code read them before computing them); raises ValueError if absent.
+    Group normalisation happens in the advantage estimator, as for every reward.
+    """
+    if group.mean_logprobs is None:
+        raise ValueError("the entropy reward needs RewardGroup.mean_logprobs (sampling log-probs)")
+    return [float(x) for x in group.mean_logprobs]
+
+
+@register_reward("none")
+def no_reward(group: RewardGroup) -> list[float]:
+    """No reward at all (zeros): for objectives that are pure losses, e.g. token-level entropy minimisation.
+
+    With zero rewards every advantage is zero, so only the claim's extra loss term moves the policy;
+    such a claim must turn dynamic sampling off (every group would be dropped).
+    """
+    return [0.0] * len(group.responses)

@@ -1,0 +1,196 @@
+"""``math``: multi-step integer arithmetic word problems.
+
+A person starts with 1..50 objects, then 2-4 operations follow (add, subtract, double,
+triple; added or removed amounts 1..30). Every intermediate result stays in [0, 100): two-digit
+arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget.
+The solution is one ``a op b = c`` line per operation, so it is at most 4 lines.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from alignrl.claims.answer import normalize_answer
+from alignrl.claims.tasks.base import Problem, Task, register
+
+__all__ = ["MathTask", "canonical_int", "LIMIT"]
+
+LIMIT = 100  # every intermediate result is < LIMIT
+MAX_AMOUNT = 30  # largest amount added or removed in one step
+MIN_STEPS, MAX_STEPS = 2, 4
+
+# (name, subject pronoun, object pronoun); a few of each keeps the vocabulary small.
+_PEOPLE = [
+    ("Mia", "She", "her"),
+    ("Ava", "She", "her"),
+    ("Lily", "She", "her"),
+    ("Emma", "She", "her"),
+    ("Tom", "He", "him"),
+    ("Sam", "He", "him"),
+    ("Ben", "He", "him"),
+    ("Leo", "He", "him"),
+]
+_OBJECTS = ["marbles", "apples", "stickers", "coins", "cards", "books", "shells", "pens"]
+
+_START = [
+    "{name} has {n} {obj} .",
+    "{name} starts with {n} {obj} .",
+    "{name} owns {n} {obj} .",
+]
+# Step phrasings; {P} is the name or the pronoun, {o} the object pronoun.
+_ADD = [
+    "{P} finds {n} more .",
+    "{P} buys {n} more .",
+    "{P} gets {n} more .",
+    "A friend gives {o} {n} more .",
+]
+_SUB = [
+    "{P} loses {n} .",
+    "{P} gives away {n} .",
+    "{P} sells {n} .",
+    "{P} gives {n} to a friend .",
+]
+_DOUBLE = ["Then the number doubles .", "Then {p} doubles the {obj} ."]
+_TRIPLE = ["Then the number triples .", "Then {p} triples the {obj} ."]
+_QUESTION = [
+    "How many {obj} does {name} have now ?",
+    "How many {obj} does {p} have now ?",
+]
+
+_INT_RE = re.compile(r"([+-]?)([0-9]+)")
+
+
+def canonical_int(s: str) -> str | None:
+    """Canonical decimal form of an integer string, or None if ``s`` is not one.
+
+    Leading zeros and a ``+`` sign are accepted ("062" == "62"): the value is what is graded,
+    and rejecting them would recreate the official code's exact-string comparison. Works on
+    the digit string itself, so megabyte-long numbers never reach ``int()`` (which limits
+    conversions to 4300 digits and would raise).
+    """
+    m = _INT_RE.fullmatch(normalize_answer(s))
+    if m is None:
+        return None
+    digits = m.group(2).lstrip("0") or "0"
+    sign = "-" if m.group(1) == "-" and digits != "0" else ""
+    return sign + digits
+
+
+class MathTask(Task):
+    """Integer word problems with +, -, x 2 and x 3 steps."""
+
+    name = "math"
+    ability = "math"
+
+    def _steps(self, rng: random.Random, start: int) -> list[tuple[str, int, int]]:
+        """Draw (op, operand, result) steps whose results stay in [0, LIMIT)."""
+        steps: list[tuple[str, int, int]] = []
+        value = start
+        for _ in range(rng.randint(MIN_STEPS, MAX_STEPS)):
+            ops = []
+            if value + 1 < LIMIT:
+                ops.append("+")
+            if value >= 1:
+                ops.append("-")
+            if 2 * value < LIMIT:
+                ops.append("x2")
+            if 3 * value < LIMIT:
+                ops.append("x3")
+            op = rng.choice(ops)
+            if op == "+":
+                n = rng.randint(1, min(MAX_AMOUNT, LIMIT - 1 - value))
+                value += n
+            elif op == "-":
+                n = rng.randint(1, min(MAX_AMOUNT, value))
+                value -= n
+            else:
+                n = 2 if op == "x2" else 3
+                value *= n
+            steps.append((op, n, value))
+        return steps
+
+    def sample(self, rng: random.Random) -> Problem:
+        name, subj, obj_pron = rng.choice(_PEOPLE)
+        obj = rng.choice(_OBJECTS)
+        start = rng.randint(1, 50)
+        steps = self._steps(rng, start)
+
+        sentences = [rng.choice(_START).format(name=name, n=start, obj=obj)]
+        lines = []
+        value = start
+        for op, n, result in steps:
+            # The start sentence names the person; steps refer back with a pronoun.
+            who = subj
+            if op == "+":
+                text = rng.choice(_ADD).format(P=who, o=obj_pron, n=n)
+                lines.append(f"{value} + {n} = {result}")
+            elif op == "-":
+                text = rng.choice(_SUB).format(P=who, o=obj_pron, n=n)
+                lines.append(f"{value} - {n} = {result}")
+            else:
+                pool = _DOUBLE if op == "x2" else _TRIPLE
+                text = rng.choice(pool).format(p=who.lower(), obj=obj)
+                lines.append(f"{value} x {n} = {result}")
+            sentences.append(text)
+            value = result
+        sentences.append(rng.choice(_QUESTION).format(obj=obj, name=name, p=subj.lower()))
+        return Problem(
+            uid="", question=" ".join(sentences), solution="\n".join(lines), answer=str(value)
+        )
+
+    def verify(self, predicted: str | None, ground_truth: str) -> bool:
+        """Integer equality after whitespace normalisation; non-integers are wrong."""
+        if predicted is None:
+            return False
+        pred, truth = canonical_int(predicted), canonical_int(ground_truth)
+        return pred is not None and pred == truth
+
+    def subskill_text(self, rng: random.Random) -> str:
+        """A sub-skill drill: an arithmetic fact in the solution's line format, a doubling/tripling
+        fact, or (30%) reading one step: a one-operation word problem and its single line.
+
+        Reading and arithmetic are what a pretrained LLM brings to a math task it is weakly aligned
+        with; chaining 2-4 steps in the answer format is what only the task's own examples teach.
+        """
+        kind = rng.random()
+        if kind < 0.3:
+            return self._one_step_drill(rng)
+        kind = rng.random()
+        # Left operands span the whole intermediate range, skewed small like real problems.
+        a = rng.randint(0, LIMIT - 1)
+        if kind < 0.35:
+            b = rng.randint(0, min(MAX_AMOUNT, LIMIT - 1 - a))
+            return f"{a} + {b} = {a + b}"
+        if kind < 0.7:
+            b = rng.randint(0, min(MAX_AMOUNT, a))
+            return f"{a} - {b} = {a - b}"
+        n = rng.choice((2, 3))
+        a = rng.randint(0, (LIMIT - 1) // n)
+        if kind < 0.9:
+            return f"{a} x {n} = {a * n}"
+        word = "doubled" if n == 2 else "tripled"
+        return f"{a} {word} is {a * n}"
+
+    def _one_step_drill(self, rng: random.Random) -> str:
+        """``<start sentence> <one step sentence> : <its solution line>`` (no question, no tags)."""
+        name, subj, obj_pron = rng.choice(_PEOPLE)
+        obj = rng.choice(_OBJECTS)
+        start = rng.randint(1, 50)
+        ops = ["+", "-"] + (["x2"] if 2 * start < LIMIT else []) + (["x3"] if 3 * start < LIMIT else [])
+        op = rng.choice(ops)
+        first = rng.choice(_START).format(name=name, n=start, obj=obj)
+        if op == "+":
+            n = rng.randint(1, min(MAX_AMOUNT, LIMIT - 1 - start))
+            text, line = rng.choice(_ADD).format(P=subj, o=obj_pron, n=n), f"{start} + {n} = {start + n}"
+        elif op == "-":
+            n = rng.randint(1, min(MAX_AMOUNT, start))
+            text, line = rng.choice(_SUB).format(P=subj, o=obj_pron, n=n), f"{start} - {n} = {start - n}"
+        else:
+            n = 2 if op == "x2" else 3
+            pool = _DOUBLE if op == "x2" else _TRIPLE
+            text, line = rng.choice(pool).format(p=subj.lower(), obj=obj), f"{start} x {n} = {start * n}"
+        return f"{first} {text} : {line}"
+
+
+register(MathTask())

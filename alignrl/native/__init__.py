@@ -1,0 +1,1 @@
+"""The embedded engine: tokenizer, corpus, modeling, pretraining, sampling, training, evaluation (CPU)."""

@@ -1,0 +1,223 @@
+"""The pretraining corpus: a document mixture that sets model-task alignment on purpose.
+
+Three kinds of documents:
+- `task:<name>`: a worked example exactly as evaluation and RL see it: the chat-formatted prompt
+  (same chat template and prompt template), `format_response(solution, answer)`, then `<|im_end|>`.
+  The fraction of these per task is the alignment knob.
+- `subskill`: a few drill lines of one task's sub-skills (arithmetic facts, letter shifts). Drawn from
+  EVERY task, round robin, so a weakly aligned model still has the pieces of the skill and RL with the
+  true reward has something to assemble; the prototype found a model without them unlearnable.
+- `other`: generic sentences from a small seeded grammar, unrelated to any task (the "web text").
+
+Fractions are of documents, not tokens (task documents are ~3x longer than the others);
+`corpus_stats` reports the token shares.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from alignrl.claims.answer import build_prompt, format_response
+from alignrl.claims.tasks import TASKS, get_task
+from alignrl.native.tokenizer import IM_END, render_chat_prompt
+
+__all__ = ["Document", "build_documents", "build_corpus", "task_document", "other_text", "corpus_stats"]
+
+TASK_PREFIX = "task:"
+CONTAMINATION_PREFIX = "contamination:"
+SUBSKILL = "subskill"
+OTHER = "other"
+
+# Rejection sampling against the held-out questions must terminate even when the held-out set covers
+# most of a tiny problem space; past this many consecutive rejections the configuration is wrong.
+_MAX_CONSECUTIVE_REJECTIONS = 10_000
+
+
+@dataclass(frozen=True)
+class Document:
+    kind: str  # "task:<name>", "subskill" or "other"
+    text: str
+
+
+def task_document(question: str, solution: str, answer: str, template: str) -> str:
+    """A worked example in the exact format evaluation prompts with and rewards read."""
+    prompt = build_prompt(question, template)
+    return render_chat_prompt(prompt) + format_response(solution, answer) + IM_END
+
+
+# --- "other" text: a tiny generic grammar ----------------------------------------------------------
+_ADJ = ["small", "old", "red", "quiet", "tall", "green", "bright", "cold", "busy", "happy", "dark", "soft"]
+_NOUN = ["dog", "cat", "bird", "farmer", "teacher", "child", "river", "garden", "house", "tree",
+         "boat", "city", "road", "window", "song", "letter", "storm", "painter", "doctor", "village"]
+_VERB_INTRANS = ["sleeps", "waits", "sings", "rests", "runs", "walks", "shines", "falls", "moves", "stays"]
+_VERB_TRANS = ["sees", "paints", "watches", "follows", "visits", "finds", "likes", "carries", "opens", "hears"]
+_PREP = ["near", "behind", "under", "beside", "across", "inside", "above", "past"]
+_TIME = ["in the morning", "at night", "after lunch", "every day", "in winter", "on sunday", "at dawn", "today"]
+_CONNECT = ["and then", "but", "while", "because", "so"]
+
+
+def _np(rng: random.Random) -> str:
+    det = rng.choice(["the", "a", "the", "this", "that"])
+    if rng.random() < 0.6:
+        return f"{det} {rng.choice(_ADJ)} {rng.choice(_NOUN)}"
+    return f"{det} {rng.choice(_NOUN)}"
+
+
+def _clause(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.4:
+        s = f"{_np(rng)} {rng.choice(_VERB_INTRANS)} {rng.choice(_PREP)} {_np(rng)}"
+    elif r < 0.8:
+        s = f"{_np(rng)} {rng.choice(_VERB_TRANS)} {_np(rng)}"
+    else:
+        s = f"{_np(rng)} is {rng.choice(_ADJ)}"
+    if rng.random() < 0.3:
+        s += f" {rng.choice(_TIME)}"
+    return s
+
+
+def other_text(rng: random.Random) -> str:
+    """One to three generic sentences (space-separated tokens, like the task text)."""
+    sentences = []
+    for _ in range(rng.randint(1, 3)):
+        s = _clause(rng)
+        if rng.random() < 0.25:
+            s += f" {rng.choice(_CONNECT)} {_clause(rng)}"
+        sentences.append(s[0].upper() + s[1:] + " .")
+    return " ".join(sentences)
+
+
+# --- the mixture -----------------------------------------------------------------------------------
+def _validate(task_fractions: Mapping[str, float], subskill_fraction: float, num_documents: int) -> None:
+    for name, frac in task_fractions.items():
+        if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0.0 <= frac <= 1.0:
+            raise ValueError(f"task_fractions[{name!r}] must be a number in [0, 1], got {frac!r}")
+        get_task(name)  # KeyError naming the known tasks
+    if not isinstance(subskill_fraction, (int, float)) or not 0.0 <= subskill_fraction <= 1.0:
+        raise ValueError(f"subskill_fraction must be a number in [0, 1], got {subskill_fraction!r}")
+    total = sum(task_fractions.values()) + subskill_fraction
+    if total > 1.0 + 1e-9:
+        raise ValueError(
+            f"task_fractions + subskill_fraction sum to {total:.4f} > 1 "
+            f"(task_fractions={dict(task_fractions)}, subskill_fraction={subskill_fraction})"
+        )
+    if not isinstance(num_documents, int) or num_documents < 1:
+        raise ValueError(f"num_documents must be a positive int, got {num_documents!r}")
+
+
+def _allocate(fractions: dict[str, float], total: int) -> dict[str, int]:
+    """Largest-remainder rounding: counts sum to `total` and each is within 1 of its exact share."""
+    exact = {k: f * total for k, f in fractions.items()}
+    counts = {k: math.floor(v) for k, v in exact.items()}
+    left = total - sum(counts.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - counts[k]), k))[:left]:
+        counts[k] += 1
+    return counts
+
+
+def build_documents(
+    *,
+    task_fractions: Mapping[str, float],
+    subskill_fraction: float,
+    num_documents: int,
+    seed: int,
+    template: str = "{question}",
+    exclude_questions: Iterable[str] = (),
+    subskill_tasks: Iterable[str] | None = None,
+    subskill_lines: tuple[int, int] = (2, 4),
+    extra_documents: Iterable[Document] = (),
+) -> list[Document]:
+    """The shuffled corpus with each document's kind; deterministic for the arguments.
+
+    `extra_documents` join the mixture before the shuffle (the contaminated control's copies of the
+    test problems); with none, the corpus is exactly the mixture. `subskill_tasks` defaults to every
+    registered task. Each kind draws from its own random stream,
+    so e.g. the task examples do not change when only the other-text share changes the shuffle.
+    """
+    _validate(task_fractions, subskill_fraction, num_documents)
+    excluded = frozenset(exclude_questions)
+    skill_names = sorted(TASKS) if subskill_tasks is None else list(subskill_tasks)
+    for name in skill_names:
+        get_task(name)
+    if subskill_fraction > 0 and not skill_names:
+        raise ValueError("subskill_fraction > 0 but no subskill_tasks")
+    shares = {TASK_PREFIX + name: float(f) for name, f in sorted(task_fractions.items())}
+    shares[SUBSKILL] = float(subskill_fraction)
+    shares[OTHER] = max(0.0, 1.0 - sum(shares.values()))
+    counts = _allocate(shares, num_documents)
+
+    docs: list[Document] = []
+    for kind in sorted(counts):
+        rng = random.Random(f"{seed}/corpus/{kind}")
+        n = counts[kind]
+        if kind.startswith(TASK_PREFIX):
+            task = get_task(kind[len(TASK_PREFIX):])
+            made, misses = 0, 0
+            while made < n:
+                p = task.sample(rng)
+                if p.question in excluded:
+                    misses += 1
+                    if misses > _MAX_CONSECUTIVE_REJECTIONS:
+                        raise ValueError(
+                            f"task {task.name!r}: {misses} consecutive samples were held-out questions; "
+                            "the excluded set covers (almost) the whole problem space"
+                        )
+                    continue
+                misses = 0
+                docs.append(Document(kind, task_document(p.question, p.solution, p.answer, template)))
+                made += 1
+        elif kind == SUBSKILL:
+            lo, hi = subskill_lines
+            for i in range(n):
+                task = get_task(skill_names[i % len(skill_names)])
+                lines = [task.subskill_text(rng) for _ in range(rng.randint(lo, hi))]
+                docs.append(Document(kind, "\n".join(lines)))
+        else:
+            docs.extend(Document(kind, other_text(rng)) for _ in range(n))
+    docs.extend(extra_documents)
+    random.Random(f"{seed}/corpus/shuffle").shuffle(docs)
+    return docs
+
+
+def build_corpus(
+    *,
+    task_fractions: Mapping[str, float],
+    subskill_fraction: float,
+    num_documents: int,
+    seed: int,
+    template: str = "{question}",
+    exclude_questions: Iterable[str] = (),
+    subskill_tasks: Iterable[str] | None = None,
+) -> list[str]:
+    """The corpus texts (see `build_documents`)."""
+    return [
+        d.text
+        for d in build_documents(
+            task_fractions=task_fractions,
+            subskill_fraction=subskill_fraction,
+            num_documents=num_documents,
+            seed=seed,
+            template=template,
+            exclude_questions=exclude_questions,
+            subskill_tasks=subskill_tasks,
+        )
+    ]
+
+
+def corpus_stats(docs: list[Document], token_counts: list[int] | None = None) -> dict:
+    """Documents (and tokens, when given per document) per kind."""
+    per_kind = Counter(d.kind for d in docs)
+    stats: dict = {"documents": len(docs), "documents_per_kind": dict(sorted(per_kind.items()))}
+    if token_counts is not None:
+        tok = Counter()
+        for d, n in zip(docs, token_counts):
+            tok[d.kind] += n
+        total = sum(tok.values())
+        stats["tokens"] = total
+        stats["tokens_per_kind"] = dict(sorted(tok.items()))
+        stats["token_share_per_kind"] = {k: round(v / total, 4) for k, v in sorted(tok.items())} if total else {}
+    return stats

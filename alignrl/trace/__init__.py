@@ -1,0 +1,1 @@
+"""Where each number comes from: provenance, the records every engine writes, audit, explain."""

@@ -1,0 +1,1 @@
+"""Orchestration: config checks against the schema and the registries, the job server."""
