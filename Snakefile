@@ -1,5 +1,7 @@
 # Reproduction pipeline for "Mirage or Method? How Model-Task Alignment Induces Divergent RL Conclusions".
 # data -> base models -> base pass@k (alignment) -> RL per claim x model x task x seed -> evaluation -> tables
+import os
+
 from snakemake.utils import min_version, validate
 
 from alignrl.core import paths
@@ -9,9 +11,10 @@ min_version("9.0")
 
 # A config file named on the command line (--configfile) replaces the embedded default instead of being
 # merged into it, so configs/paper.yaml never inherits the tiny models.
+# It is found beside this file, so a run in another directory (--directory) uses it too.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 # Defaults are filled by alignrl.workflow.config.finalize_config (rules/common.smk), which knows that a claim's

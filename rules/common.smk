@@ -209,7 +209,7 @@ def contamination_probe_settings():
 
 def contamination_summaries(wildcards):
     return [
-        fill(paths.CONTAMINATION_CELL, model=m, task=t, bench=b) + "/summary.json"
+        fill(paths.CONTAMINATION_SUMMARY, model=m, task=t, bench=b)
         for m in contamination_models(config)
         for t in SYNTHETIC_TASKS
         for b in benchmarks(t)

@@ -24,8 +24,8 @@ rule contamination_probe:
         test=paths.BENCH_DATA,
         reference=rules.contamination_reference.output[0],
     output:
-        probe=f"{paths.CONTAMINATION_CELL}/probe.parquet",
-        summary=f"{paths.CONTAMINATION_CELL}/summary.json",
+        probe=paths.CONTAMINATION_PROBE,
+        summary=paths.CONTAMINATION_SUMMARY,
     log:
         paths.log("contamination", paths.CELL_KEY),
     benchmark:

@@ -54,7 +54,7 @@ rule figure1:
         figure1_tables,
     output:
         png=report(figure("figure1"), caption=caption("figure1"), category="Figures"),
-        csv=f"{paths.FIGURES}/figure1.csv",
+        csv=paths.FIGURE1_DATA,
     log:
         paths.log("report", "figure1"),
     conda:

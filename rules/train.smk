@@ -5,10 +5,10 @@ rule train_claim:
         train=training_data,
         val=paths.split_data("val"),
     output:
-        model=directory(f"{paths.RUN_DIR}/model"),
-        train_log=f"{paths.RUN_DIR}/train_log.csv",
-        prompt_log=f"{paths.RUN_DIR}/prompt_log.csv",
-        info=f"{paths.RUN_DIR}/run_info.json",
+        model=directory(paths.RUN_MODEL),
+        train_log=paths.TRAIN_LOG,
+        prompt_log=paths.PROMPT_LOG,
+        info=paths.RUN_INFO,
     log:
         paths.log("train", paths.RUN_KEY),
     benchmark:
@@ -37,8 +37,8 @@ rule select_one_shot:
         train=paths.split_data("train"),
         history=one_shot_history,
     output:
-        data=f"{paths.ONE_SHOT}.parquet",
-        record=f"{paths.ONE_SHOT}.json",
+        data=paths.ONE_SHOT_DATA,
+        record=paths.ONE_SHOT_RECORD,
     log:
         paths.log("one_shot", paths.RUN_KEY),
     conda:

@@ -45,13 +45,19 @@ CELL_KEY = "{model}/{task}/{bench}"
 # ---- data and models
 SPLIT = f"{DATA}/{{task}}/{{split}}.parquet"
 BENCH_DATA = f"{DATA}/{{task}}/{{bench}}.parquet"
-ONE_SHOT = f"{DATA}/one_shot/{RUN_KEY}"  # .parquet and .json
+ONE_SHOT = f"{DATA}/one_shot/{RUN_KEY}"
+ONE_SHOT_DATA = f"{ONE_SHOT}.parquet"  # the one example a one-shot claim trains on
+ONE_SHOT_RECORD = f"{ONE_SHOT}.json"  # and why it was chosen
 CONTAMINATION_REFERENCE = f"{DATA}/{{task}}/contamination_reference.parquet"
 MODEL_DIR = f"{MODELS}/{{model}}"
 
 # ---- runs
 RUN_DIR = f"{RESULTS}/runs/{RUN_KEY}"
 CHECKPOINT_DIR = f"{RESULTS}/checkpoints/{RUN_KEY}"
+RUN_MODEL = f"{RUN_DIR}/model"
+TRAIN_LOG = f"{RUN_DIR}/train_log.csv"
+PROMPT_LOG = f"{RUN_DIR}/prompt_log.csv"
+RUN_INFO = f"{RUN_DIR}/run_info.json"
 
 # ---- evaluations: cells relative to an evaluation root (RESULTS or LARGE_K)
 BASELINE_CELL = f"{BASELINE_DIR}/{CELL_KEY}"
@@ -61,9 +67,12 @@ SAMPLES = "samples.parquet"
 
 # ---- contamination probe
 CONTAMINATION_CELL = f"{RESULTS}/contamination/{CELL_KEY}"
+CONTAMINATION_PROBE = f"{CONTAMINATION_CELL}/probe.parquet"
+CONTAMINATION_SUMMARY = f"{CONTAMINATION_CELL}/summary.json"
 
 # ---- tables and figures
 TABLE = f"{RESULTS}/{{table}}"  # .csv and .md
+FIGURE1_DATA = f"{FIGURES}/figure1.csv"
 FIGURE = f"{FIGURES}/{{name}}.png"
 CONFIG_USED = f"{RESULTS}/config_used.yaml"
 AUDIT_REPORT = f"{RESULTS}/audit.txt"

@@ -4,8 +4,8 @@ from alignrl.workflow.jobserver import forward_to_job_server
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 from alignrl.analysis.large_k import build_curves, crossings, plot_curves
-from alignrl.core.runtime import log_to
 from alignrl.core.paths import LARGE_K, sources_from_metrics, split_base
+from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
