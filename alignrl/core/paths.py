@@ -170,8 +170,9 @@ def parse_metrics_path(path: str | Path, root: str | Path | None = None) -> dict
     """(claim, model, task, bench, seed) of {root}/baseline/{model}/{task}/{bench}/metrics.json or
     {root}/eval/{claim}/{model}/{task}/seed{seed}/{bench}/metrics.json.
 
-    With ``root`` the path must lie under it and is read from there. Without, the layout is the path's last
-    five or seven components; a path that fits both (possible only with names the config refuses) is an error.
+    With ``root`` the path must lie under it and is read from there (what the scripts do). Without, the
+    layout is the path's last five or seven components; a path that fits both (a model named ``baseline``,
+    or a directory named ``eval`` above the root with a task named like ``seed<N>``) is refused.
     """
     if root is not None:
         try:
@@ -183,17 +184,14 @@ def parse_metrics_path(path: str | Path, root: str | Path | None = None) -> dict
             raise ValueError(f"{path}: not a baseline or evaluation metrics path of this pipeline under {root}")
         return info
     parts = PurePath(path).parts
-    found = []
-    for depth in (5, 7):
-        if len(parts) >= depth:
-            try:
-                info = _parse_layout(parts[-depth:], path)
-            except ValueError:
-                if depth == 7 and not found:
-                    raise
-                info = None
-            if info is not None:
-                found.append(info)
+    base = _parse_layout(parts[-5:], path) if len(parts) >= 5 else None
+    try:
+        run = _parse_layout(parts[-7:], path) if len(parts) >= 7 else None
+    except ValueError:  # a malformed seed matters only when nothing else reads the path
+        if base is None:
+            raise
+        run = None
+    found = [info for info in (base, run) if info is not None]
     if not found:
         raise ValueError(f"{path}: not a baseline or evaluation metrics path of this pipeline")
     if len(found) > 1:
