@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test bench slurm-smoke clean
+.PHONY: setup table2 test lint bench slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ table2: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# The style checks alone (also part of `make test`): snakemake --lint, snakefmt, ruff
+lint: setup
+	$(BIN)/python -m pytest -q tests/test_style.py
 
 # Speed benchmarks -> docs/benchmarks.md (sampler vs generate, trainer vs TRL, grading, scaling; with a
 # results tree from `make table2` also real jobs before/after and the end-to-end estimate).

@@ -1,45 +1,55 @@
 # Reproduction pipeline for "Mirage or Method? How Model-Task Alignment Induces Divergent RL Conclusions".
 # data -> base models -> base pass@k (alignment) -> RL per claim x model x task x seed -> evaluation -> tables
+import os
+
 from snakemake.utils import min_version, validate
+
+from alignrl.core import paths
+from alignrl.workflow import jobserver
 
 min_version("9.0")
 
 # A config file named on the command line (--configfile) replaces the embedded default instead of being
 # merged into it, so configs/paper.yaml never inherits the tiny models.
+# It is found beside this file, so a run in another directory (--directory) uses it too.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 # Defaults are filled by alignrl.workflow.config.finalize_config (rules/common.smk), which knows that a claim's
 # `training` block holds overrides only and must not be padded with defaults.
 validate(config, "schemas/config.schema.yaml", set_default=False)
 
-report: "report/workflow.rst"
+
+report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
-include: "rules/baseline.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
-include: "rules/beyond.smk"
+include: "rules/dial.smk"
+include: "rules/large_k.smk"
+include: "rules/contamination.smk"
 
 
 # Local runs fork each Python job from one warm process (alignrl.workflow.jobserver): no interpreter start and
 # no torch/transformers imports per job. Same results; remote executors never use it.
 onstart:
-    start_job_server(workflow)
+    jobserver.workflow_hook(
+        "start", enabled=config["job_server"] and workflow.local_exec, log_path=paths.JOB_SERVER_LOG
+    )
 
 
 onsuccess:
-    stop_job_server()
+    jobserver.workflow_hook("stop")
 
 
 onerror:
-    stop_job_server()
+    jobserver.workflow_hook("stop")
 
 
 rule all:

@@ -1,7 +1,6 @@
-# Config helpers, wildcard constraints and target lists. Rules stay thin; logic lives in `alignrl`.
-import os
+# Config helpers, wildcard constraints and target lists. Rules stay thin; logic lives in `alignrl`;
+# every path comes from alignrl.core.paths.
 import re
-import sys
 
 from alignrl.workflow.config import (
     all_models,
@@ -12,7 +11,8 @@ from alignrl.workflow.config import (
     sensitivity_runs,
     training_settings,
 )
-from alignrl.core.paths import baseline_metrics_path, eval_metrics_path
+from alignrl.core import paths
+from alignrl.core.paths import baseline_metrics_path, eval_metrics_path, fill
 
 finalize_config(config)
 
@@ -34,30 +34,6 @@ VERL_SETTINGS = config["verl"] if config["backend"]["training"] == "verl" else {
 VLLM_SETTINGS = config["vllm"] if config["backend"]["sampling"] == "vllm" else {}
 CLAIMS = sorted(config["claims"])
 CLAIM_TABLES = sorted(config["tables"])
-
-_JOB_SERVER = []
-
-
-def start_job_server(workflow):
-    if not (config["job_server"] and workflow.local_exec):
-        return
-    from alignrl.workflow import jobserver
-
-    try:
-        server = jobserver.start("logs/job_server.log")
-    except RuntimeError as exc:
-        print(f"job server not started ({exc}); every job starts its own Python process", file=sys.stderr)
-        return
-    _JOB_SERVER.append(server)
-    os.environ[jobserver.ENV_VAR] = server.path
-
-
-def stop_job_server():
-    from alignrl.workflow import jobserver
-
-    os.environ.pop(jobserver.ENV_VAR, None)
-    while _JOB_SERVER:
-        _JOB_SERVER.pop().stop()
 
 
 def one_of(names):
@@ -98,7 +74,7 @@ def contamination_inputs(wildcards):
     """The evaluation splits a contaminated control puts into its corpus (none for any other model)."""
     if "contaminate" not in model_config(wildcards):
         return []
-    return [f"data/{t}/{b}.parquet" for t in TASKS for b in benchmarks(t)]
+    return [fill(paths.BENCH_DATA, task=t, bench=b) for t in TASKS for b in benchmarks(t)]
 
 
 def contamination_tasks(wildcards):
@@ -113,28 +89,28 @@ def claim_data(wildcards):
     return config["claims"][wildcards.claim]["data"]
 
 
-def run_dir(claim, model, task, seed):
-    return f"results/runs/{claim}/{model}/{task}/seed{seed}"
+def run_key(wildcards):
+    return {k: getattr(wildcards, k) for k in ("claim", "model", "task", "seed")}
 
 
 def training_data(wildcards):
     """The train split, or the one example a one-shot claim selected."""
     if claim_data(wildcards)["selection"] == "one_shot":
-        return f"data/one_shot/{wildcards.claim}/{wildcards.model}/{wildcards.task}/seed{wildcards.seed}.parquet"
-    return f"data/{wildcards.task}/train.parquet"
+        return fill(rules.select_one_shot.output.data, **run_key(wildcards))
+    return fill(paths.SPLIT, task=wildcards.task, split="train")
 
 
 def one_shot_history(wildcards):
     data = claim_data(wildcards)
     if data["one_shot_rule"] != "historical_variance":
         return []
-    history_run = run_dir(data["history_claim"], wildcards.model, wildcards.task, data["history_seed"])
-    return f"{history_run}/prompt_log.csv"
+    history = dict(claim=data["history_claim"], model=wildcards.model, task=wildcards.task, seed=data["history_seed"])
+    return fill(rules.train_claim.output.prompt_log, **history)
 
 
 def heldout_data(wildcards):
     """Every val / evaluation split: pretraining corpora must exclude these questions."""
-    return [f"data/{t}/{s}.parquet" for t in TASKS for s in sorted({"val", *benchmarks(t)})]
+    return [fill(paths.SPLIT, task=t, split=s) for t in TASKS for s in sorted({"val", *benchmarks(t)})]
 
 
 def baseline_metrics():
@@ -144,7 +120,11 @@ def baseline_metrics():
 def claim_metrics(claims):
     return [
         eval_metrics_path(c, m, t, s, b)
-        for c in claims for m in MODELS for t in TASKS for s in claim_seeds(config, c) for b in benchmarks(t)
+        for c in claims
+        for m in MODELS
+        for t in TASKS
+        for s in claim_seeds(config, c)
+        for b in benchmarks(t)
     ]
 
 
@@ -166,14 +146,17 @@ def sensitivity_metrics(wildcards):
     return baseline_metrics() + [
         eval_metrics_path(name, m, t, s, b)
         for _, _, name in sensitivity_runs(config)
-        for m in MODELS for t in TASKS for s in claim_seeds(config, name) for b in benchmarks(t)
+        for m in MODELS
+        for t in TASKS
+        for s in claim_seeds(config, name)
+        for b in benchmarks(t)
     ]
 
 
 def figure1_tables(wildcards):
     """The claim tables that hold the figure's bars."""
-    wanted = set(config["figure1"].values()) - {"base"}
-    return [f"results/{t}.csv" for t in CLAIM_TABLES if wanted & set(config["tables"][t]["claims"])]
+    wanted = set(config["figure1"].values()) - {paths.BASE}
+    return [fill(paths.TABLE, table=t) + ".csv" for t in CLAIM_TABLES if wanted & set(config["tables"][t]["claims"])]
 
 
 def dial_level_of_model(wildcards):
@@ -185,7 +168,10 @@ def dial_metrics(wildcards):
     models = [name for _, name in dial_levels(config)]
     return [baseline_metrics_path(m, task, b) for m in models for b in benchmarks(task)] + [
         eval_metrics_path(c, m, task, s, b)
-        for c in config["dial"]["claims"] for m in models for s in claim_seeds(config, c) for b in benchmarks(task)
+        for c in config["dial"]["claims"]
+        for m in models
+        for s in claim_seeds(config, c)
+        for b in benchmarks(task)
     ]
 
 
@@ -200,12 +186,15 @@ def large_k_evaluation():
 
 
 def large_k_metrics(wildcards):
-    base = [f"results/large_k/{baseline_metrics_path(m, t, b)[len('results/'):]}"
-            for m in MODELS for t in TASKS for b in benchmarks(t)]
+    root = paths.LARGE_K
+    base = [baseline_metrics_path(m, t, b, root) for m in MODELS for t in TASKS for b in benchmarks(t)]
     return base + [
-        f"results/large_k/{eval_metrics_path(c, m, t, s, b)[len('results/'):]}"
-        for c in config["large_k"]["claims"] for m in MODELS for t in TASKS
-        for s in claim_seeds(config, c) for b in benchmarks(t)
+        eval_metrics_path(c, m, t, s, b, root)
+        for c in config["large_k"]["claims"]
+        for m in MODELS
+        for t in TASKS
+        for s in claim_seeds(config, c)
+        for b in benchmarks(t)
     ]
 
 
@@ -220,25 +209,40 @@ def contamination_probe_settings():
 
 def contamination_summaries(wildcards):
     return [
-        f"results/contamination/{m}/{t}/{b}/summary.json"
-        for m in contamination_models(config) for t in SYNTHETIC_TASKS for b in benchmarks(t)
+        fill(paths.CONTAMINATION_SUMMARY, model=m, task=t, bench=b)
+        for m in contamination_models(config)
+        for t in SYNTHETIC_TASKS
+        for b in benchmarks(t)
     ]
 
 
+def caption(name):
+    # relative to rules/, where every report() is called
+    return f"../workflow/report/{name}.rst"
+
+
+def table(name, ext="csv"):
+    return f"{fill(paths.TABLE, table=name)}.{ext}"
+
+
+def figure(name):
+    return fill(paths.FIGURE, name=name)
+
+
 def all_targets():
-    targets = ["results/table1.csv", "results/figures/passk_curves.png"]
-    targets += [f"results/{t}.csv" for t in CLAIM_TABLES]
+    targets = [table("table1"), figure("passk_curves")]
+    targets += [table(t) for t in CLAIM_TABLES]
     if config["figure1"]:
-        targets.append("results/figures/figure1.png")
+        targets.append(figure("figure1"))
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
-        targets.append("results/lr_sensitivity.csv")
+        targets.append(table("lr_sensitivity"))
     if config["tables"]:
-        targets.append("results/verdicts.csv")
-    targets.append("results/config_used.yaml")
+        targets.append(table("verdicts"))
+    targets.append(paths.CONFIG_USED)
     if config["dial"]["levels"] and config["dial"]["claims"]:
-        targets += ["results/dial.csv", "results/figures/dial.png"]
+        targets += [table("dial"), figure("dial")]
     if config["large_k"]["claims"]:
-        targets += ["results/passk_large.csv", "results/figures/passk_large.png"]
+        targets += [table("large_k"), figure("large_k")]
     if contamination_models(config):
-        targets.append("results/contamination.csv")
+        targets.append(table("contamination"))
     return targets

@@ -1,43 +1,43 @@
 rule pretrain_model:
-    wildcard_constraints:
-        model=one_of(PRETRAIN_MODELS),
     input:
         heldout=heldout_data,
         contaminate=contamination_inputs,
     output:
-        directory("models/{model}"),
-    params:
-        model=model_config,
-        template=prompt_template,
-        contaminate_tasks=contamination_tasks,
+        directory(paths.MODEL_DIR),
+    log:
+        paths.log("models", "{model}"),
+    benchmark:
+        paths.benchmark("pretrain", "{model}")
+    wildcard_constraints:
+        model=one_of(PRETRAIN_MODELS),
+    conda:
+        "../envs/cpu.yaml"
     threads: config["threads"]["pretrain"]
     resources:
         mem_mb=RESOURCES["models"]["mem_mb"],
         runtime=RESOURCES["models"]["runtime"],
-    conda:
-        "../envs/cpu.yaml"
-    log:
-        "logs/models/{model}.log",
-    benchmark:
-        "results/benchmarks/pretrain/{model}.tsv"
+    params:
+        model=model_config,
+        template=prompt_template,
+        contaminate_tasks=contamination_tasks,
     script:
         "../workflow/scripts/pretrain_model.py"
 
 
 # A base model named by a hub id (configs/paper.yaml): linked from local_path or downloaded, never trained here.
 rule fetch_model:
+    output:
+        directory(paths.MODEL_DIR),
+    log:
+        paths.log("models", "{model}"),
     wildcard_constraints:
         model=one_of(HUB_MODELS),
-    output:
-        directory("models/{model}"),
-    params:
-        model=model_config,
+    conda:
+        "../envs/cpu.yaml"
     resources:
         mem_mb=RESOURCES["models"]["mem_mb"],
         runtime=RESOURCES["models"]["runtime"],
-    conda:
-        "../envs/cpu.yaml"
-    log:
-        "logs/models/{model}.log",
+    params:
+        model=model_config,
     script:
         "../workflow/scripts/fetch_model.py"

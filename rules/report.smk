@@ -2,15 +2,15 @@ rule table1:
     input:
         baseline_metrics(),
     output:
-        csv=report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
-        md=report("results/table1.md", caption="../report/table1.rst", category="Tables"),
+        csv=report(table("table1"), caption=caption("table1"), category="Tables"),
+        md=report(table("table1", "md"), caption=caption("table1"), category="Tables"),
+    log:
+        paths.log("report", "table1"),
+    conda:
+        "../envs/cpu.yaml"
     params:
         evaluation=config["evaluation"],
         alignment=config["alignment"],
-    conda:
-        "../envs/cpu.yaml"
-    log:
-        "logs/report/table1.log",
     script:
         "../workflow/scripts/make_table1.py"
 
@@ -19,32 +19,32 @@ rule claims_table:
     input:
         table_metrics,
     output:
-        csv=report("results/{table}.csv", caption="../report/claims_table.rst", category="Tables"),
-        md=report("results/{table}.md", caption="../report/claims_table.rst", category="Tables"),
+        csv=report(table("{table}"), caption=caption("claims_table"), category="Tables"),
+        md=report(table("{table}", "md"), caption=caption("claims_table"), category="Tables"),
+    log:
+        paths.log("report", "{table}"),
+    conda:
+        "../envs/cpu.yaml"
     params:
         table=table_config,
         evaluation=config["evaluation"],
         alignment=config["alignment"],
         verdict=config["verdict"],
-    conda:
-        "../envs/cpu.yaml"
-    log:
-        "logs/report/{table}.log",
     script:
         "../workflow/scripts/make_claims_table.py"
 
 
 rule passk_figure:
     input:
-        "results/table1.csv",
+        rules.table1.output.csv,
     output:
-        report("results/figures/passk_curves.png", caption="../report/passk_curves.rst", category="Figures"),
-    params:
-        evaluation=config["evaluation"],
+        report(figure("passk_curves"), caption=caption("passk_curves"), category="Figures"),
+    log:
+        paths.log("report", "passk_curves"),
     conda:
         "../envs/cpu.yaml"
-    log:
-        "logs/report/passk_curves.log",
+    params:
+        evaluation=config["evaluation"],
     script:
         "../workflow/scripts/plot_passk.py"
 
@@ -53,14 +53,14 @@ rule figure1:
     input:
         figure1_tables,
     output:
-        png=report("results/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
-        csv="results/figures/figure1.csv",
-    params:
-        bars=config["figure1"],
+        png=report(figure("figure1"), caption=caption("figure1"), category="Figures"),
+        csv=paths.FIGURE1_DATA,
+    log:
+        paths.log("report", "figure1"),
     conda:
         "../envs/cpu.yaml"
-    log:
-        "logs/report/figure1.log",
+    params:
+        bars=config["figure1"],
     script:
         "../workflow/scripts/plot_figure1.py"
 
@@ -69,17 +69,17 @@ rule lr_sensitivity:
     input:
         sensitivity_metrics,
     output:
-        csv=report("results/lr_sensitivity.csv", caption="../report/lr_sensitivity.rst", category="Sensitivity"),
-        md=report("results/lr_sensitivity.md", caption="../report/lr_sensitivity.rst", category="Sensitivity"),
+        csv=report(table("lr_sensitivity"), caption=caption("lr_sensitivity"), category="Sensitivity"),
+        md=report(table("lr_sensitivity", "md"), caption=caption("lr_sensitivity"), category="Sensitivity"),
+    log:
+        paths.log("report", "lr_sensitivity"),
+    conda:
+        "../envs/cpu.yaml"
     params:
         runs=sensitivity_runs(config),
         evaluation=config["evaluation"],
         alignment=config["alignment"],
         verdict=config["verdict"],
-    conda:
-        "../envs/cpu.yaml"
-    log:
-        "logs/report/lr_sensitivity.log",
     script:
         "../workflow/scripts/make_sensitivity.py"
 
@@ -90,17 +90,17 @@ rule verdicts:
     input:
         verdict_metrics,
     output:
-        csv=report("results/verdicts.csv", caption="../report/verdicts.rst", category="Verdicts"),
-        md=report("results/verdicts.md", caption="../report/verdicts.rst", category="Verdicts"),
+        csv=report(table("verdicts"), caption=caption("verdicts"), category="Verdicts"),
+        md=report(table("verdicts", "md"), caption=caption("verdicts"), category="Verdicts"),
+    log:
+        paths.log("report", "verdicts"),
+    conda:
+        "../envs/cpu.yaml"
     params:
         evaluation=config["evaluation"],
         alignment=config["alignment"],
         verdict=config["verdict"],
         expectations={c: cfg["expectation"] for c, cfg in config["claims"].items()},
-    conda:
-        "../envs/cpu.yaml"
-    log:
-        "logs/report/verdicts.log",
     script:
         "../workflow/scripts/make_verdicts.py"
 
@@ -108,10 +108,10 @@ rule verdicts:
 # No declared output on purpose: an audit must re-read the files every time it is asked, and Snakemake
 # skips a job whose output is newer than its inputs. It writes results/audit.txt and fails on a mismatch.
 rule audit:
+    log:
+        paths.log("report", "audit"),
     conda:
         "../envs/cpu.yaml"
-    log:
-        "logs/report/audit.log",
     script:
         "../workflow/scripts/audit.py"
 
@@ -119,12 +119,12 @@ rule audit:
 # The configuration as the run used it, for the report and for `python -m alignrl.workflow.audit --config`.
 rule config_used:
     output:
-        report("results/config_used.yaml", caption="../report/config_used.rst", category="Configuration"),
-    params:
-        config=config,
+        report(paths.CONFIG_USED, caption=caption("config_used"), category="Configuration"),
+    log:
+        paths.log("report", "config_used"),
     conda:
         "../envs/cpu.yaml"
-    log:
-        "logs/report/config_used.log",
+    params:
+        config=config,
     script:
         "../workflow/scripts/write_config.py"

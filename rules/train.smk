@@ -1,32 +1,32 @@
 # Checkpoints live outside the declared outputs so a killed run resumes instead of being wiped.
 rule train_claim:
     input:
-        model="models/{model}",
+        model=paths.MODEL_DIR,
         train=training_data,
-        val="data/{task}/val.parquet",
+        val=paths.split_data("val"),
     output:
-        model=directory("results/runs/{claim}/{model}/{task}/seed{seed}/model"),
-        train_log="results/runs/{claim}/{model}/{task}/seed{seed}/train_log.csv",
-        prompt_log="results/runs/{claim}/{model}/{task}/seed{seed}/prompt_log.csv",
-        info="results/runs/{claim}/{model}/{task}/seed{seed}/run_info.json",
-    params:
-        settings=claim_settings,
-        data=claim_data,
-        generator=task_generator,
-        checkpoints="results/checkpoints/{claim}/{model}/{task}/seed{seed}",
-        backend=config["backend"]["training"],
-        verl=VERL_SETTINGS,
+        model=directory(paths.RUN_MODEL),
+        train_log=paths.TRAIN_LOG,
+        prompt_log=paths.PROMPT_LOG,
+        info=paths.RUN_INFO,
+    log:
+        paths.log("train", paths.RUN_KEY),
+    benchmark:
+        paths.benchmark("train", paths.RUN_KEY)
+    conda:
+        TRAIN_ENV
     threads: config["threads"]["train"]
     resources:
         gpus=RESOURCES["train"]["gpus"],
         mem_mb=RESOURCES["train"]["mem_mb"],
         runtime=RESOURCES["train"]["runtime"],
-    conda:
-        TRAIN_ENV
-    log:
-        "logs/train/{claim}/{model}/{task}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/train/{claim}/{model}/{task}/seed{seed}.tsv"
+    params:
+        settings=claim_settings,
+        data=claim_data,
+        generator=task_generator,
+        checkpoints=paths.CHECKPOINT_DIR,
+        backend=config["backend"]["training"],
+        verl=VERL_SETTINGS,
     script:
         "../workflow/scripts/train_claim.py"
 
@@ -34,16 +34,16 @@ rule train_claim:
 # RQ2: the one example a one-shot claim trains on, and why it was chosen.
 rule select_one_shot:
     input:
-        train="data/{task}/train.parquet",
+        train=paths.split_data("train"),
         history=one_shot_history,
     output:
-        data="data/one_shot/{claim}/{model}/{task}/seed{seed}.parquet",
-        record="data/one_shot/{claim}/{model}/{task}/seed{seed}.json",
-    params:
-        data=claim_data,
+        data=paths.ONE_SHOT_DATA,
+        record=paths.ONE_SHOT_RECORD,
+    log:
+        paths.log("one_shot", paths.RUN_KEY),
     conda:
         "../envs/cpu.yaml"
-    log:
-        "logs/one_shot/{claim}/{model}/{task}/seed{seed}.log",
+    params:
+        data=claim_data,
     script:
         "../workflow/scripts/select_one_shot.py"

@@ -74,7 +74,8 @@ def test_paper_config_holds_the_official_setup():
     assert {m["hub_id"] for m in cfg["models"].values()} == {"Qwen/Qwen2.5-7B", "meta-llama/Llama-3.1-8B-Instruct"}
     math, logic = cfg["tasks"]["math"], cfg["tasks"]["logic"]
     assert math["datasets"]["train"]["hub_id"] == "agentica-org/DeepScaleR-Preview-Dataset"
-    assert (logic["datasets"]["train"]["hub_id"], logic["datasets"]["train"]["subset"]) == ("MiniMaxAI/SynLogic", "easy")
+    train = logic["datasets"]["train"]
+    assert (train["hub_id"], train["subset"]) == ("MiniMaxAI/SynLogic", "easy")
     assert math["benchmarks"] == ["math500", "aime24", "amc23"]
     assert logic["benchmarks"] == ["synlogic_val", "kor_operation", "kor_counterfactual", "kor_puzzle", "kor_cipher"]
     t = cfg["training"]

@@ -9,6 +9,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,21 @@ PAPER = REPO / "configs/paper.yaml"
 
 
 def _gpu_steps() -> dict[str, str]:
-    """rule -> the `resources:` step whose portable GPU count it declares (gpus=RESOURCES[step]["gpus"])."""
-    steps = {}
+    """rule -> the `resources:` step whose portable GPU count it declares (gpus=RESOURCES[step]["gpus"]);
+    a rule made with `use rule X as Y with:` declares what X does unless it sets its own resources."""
+    steps, derived = {}, []
     for path in sorted((REPO / "rules").glob("*.smk")):
-        for rule, body in re.findall(r"^rule (\w+):\n((?:[ #].*\n|\n)*)", path.read_text(), re.M):
+        text = path.read_text()
+        for kind, name, body in re.findall(r"^(rule (\w+)|use rule \w+ as \w+ with):\n((?:[ #].*\n|\n)*)", text, re.M):
             found = re.findall(r'gpus=RESOURCES\["(\w+)"\]\["gpus"\]', body)
-            if found:
-                steps[rule] = found[0]
+            if name and found:
+                steps[name] = found[0]
+            elif not name:
+                parent, child = re.match(r"use rule (\w+) as (\w+)", kind).groups()
+                derived.append((parent, child, found[0] if found else None))
+    for parent, child, own in derived:  # in file order: a derived rule may derive from a derived rule
+        if own or parent in steps:
+            steps[child] = own or steps[parent]
     return steps
 
 
@@ -48,11 +57,12 @@ def _profile() -> dict:
 
 @functools.cache
 def _workflow_rules() -> frozenset[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--list-rules", "-s", str(REPO / "Snakefile"),
-         "--configfile", str(REPO / "configs/smoke.yaml")],
-        capture_output=True, text=True, cwd=REPO,
-    )
+    with tempfile.TemporaryDirectory() as workdir:  # never the checkout: its results/ and .snakemake/
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--list-rules", "-s", str(REPO / "Snakefile"),
+             "--directory", workdir, "--configfile", str(REPO / "configs/smoke.yaml")],
+            capture_output=True, text=True, cwd=workdir,
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return frozenset(proc.stdout.split())
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,15 +26,59 @@ def run_snakemake(workdir: Path, *args: str, configfile: str = "configs/smoke.ya
 
 
 def test_default_config_dry_run_resolves_every_target(tmp_path):
-    # No --configfile: the embedded default (config.yaml) is used.
+    # No --configfile: the embedded default (config.yaml) is used. In a fresh directory, never the
+    # checkout, whose results/ may already hold the tables (`make table2` then `make test`).
     proc = subprocess.run(
-        SNAKEMAKE + ["-s", str(REPO / "Snakefile"), "--directory", str(REPO), "-n", "--cores", "2",
+        SNAKEMAKE + ["-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n", "--cores", "2",
                      "results/table2.csv", "--quiet", "rules"],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True, text=True, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rule in ("prepare_task", "pretrain_model", "baseline_passk", "train_claim", "evaluate_run", "claims_table"):
         assert rule in proc.stdout + proc.stderr, f"{rule} missing from the dry run"
+
+
+def test_every_workflow_test_runs_in_a_temporary_directory():
+    """`make table2` then `make test` in one checkout: no test may run Snakemake in the checkout, whose
+    results/ may hold finished tables (a dry run there finds "Nothing to be done")."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for func in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            source = ast.get_source_segment(path.read_text(), func) or ""
+            if '"snakemake"' not in source and "SNAKEMAKE" not in source:
+                continue
+            runs = [c for c in ast.walk(func) if isinstance(c, ast.Call) and getattr(c.func, "attr", "") in
+                    ("run", "Popen")]
+            for call in runs:
+                cwd = [k.value for k in call.keywords if k.arg == "cwd"]
+                if cwd and isinstance(cwd[0], ast.Name) and cwd[0].id == "REPO":
+                    offenders.append(f"{path.name}:{call.lineno} runs in the checkout (cwd=REPO)")
+            if runs and "--directory" not in source:
+                offenders.append(f"{path.name}:{func.lineno} {func.name} runs Snakemake without --directory")
+            if re.search(r'"--directory",\s*str\(REPO\)', source):
+                offenders.append(f"{path.name}:{func.lineno} {func.name} points --directory at the checkout")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_job_server_hook_starts_and_stops_one_server(tmp_path, monkeypatch):
+    """The Snakefile's onstart / onsuccess / onerror: one server while enabled, none left after "stop"."""
+    from alignrl.workflow import jobserver
+
+    monkeypatch.delenv(jobserver.ENV_VAR, raising=False)
+    jobserver.workflow_hook("start", enabled=False, log_path=tmp_path / "off.log")
+    assert jobserver.ENV_VAR not in os.environ and not (tmp_path / "off.log").exists()
+    jobserver.workflow_hook("start", enabled=True, log_path=tmp_path / "server.log", preload=())
+    try:
+        socket_path = os.environ[jobserver.ENV_VAR]
+        assert os.path.exists(socket_path)
+    finally:
+        jobserver.workflow_hook("stop")
+    assert jobserver.ENV_VAR not in os.environ and not os.path.exists(socket_path)
+    with pytest.raises(ValueError, match="unknown event"):
+        jobserver.workflow_hook("restart")
 
 
 def test_bad_config_is_rejected_before_any_job(tmp_path):
@@ -137,12 +182,12 @@ def _check_beyond_the_paper(root: Path) -> None:
     assert pretrain["corpus_cfg"]["task_fractions"]["math"] == 0.0
     assert (root / "results/figures/dial.png").stat().st_size > 1000
 
-    curves = pd.read_csv(root / "results/passk_large.csv")
+    curves = pd.read_csv(root / "results/large_k.csv")
     assert sorted(set(curves.k)) == [1, 2, 4, 8] and set(curves.claim) == {"base", "ground_truth"}
     assert (curves.n_problems == 6).all()
-    crossings = pd.read_csv(root / "results/passk_large_crossings.csv")
+    crossings = pd.read_csv(root / "results/large_k_crossings.csv")
     assert len(crossings) == 4
-    assert (root / "results/figures/passk_large.png").stat().st_size > 1000
+    assert (root / "results/figures/large_k.png").stat().st_size > 1000
 
     probe = pd.read_csv(root / "results/contamination.csv")
     assert sorted(set(probe.model)) == ["A", "A-contaminated", "B"] and len(probe) == 6
@@ -150,11 +195,13 @@ def _check_beyond_the_paper(root: Path) -> None:
     assert not probe.set_index("model").loc[["A", "B"], "known_contaminated"].any()
     control = json.loads((root / "models/A-contaminated/pretrain_info.json").read_text())
     assert control["corpus"]["documents_per_kind"]["contamination:math"] == 12 * 4  # every test problem x 4
-    assert "contamination:math" not in json.loads((root / "models/A/pretrain_info.json").read_text())["corpus"]["documents_per_kind"]
+    clean = json.loads((root / "models/A/pretrain_info.json").read_text())
+    assert "contamination:math" not in clean["corpus"]["documents_per_kind"]
 
 
 def _explain(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "alignrl.trace.explain", *args], capture_output=True, text=True, cwd=root)
+    return subprocess.run([sys.executable, "-m", "alignrl.trace.explain", *args],
+                          capture_output=True, text=True, cwd=root)
 
 
 def _check_explain(root: Path) -> None:
@@ -177,8 +224,8 @@ def _check_explain(root: Path) -> None:
 
 
 def _audit(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "alignrl.workflow.audit", "--config", str(REPO / "configs/smoke.yaml")],
-                          capture_output=True, text=True, cwd=root)
+    return subprocess.run([sys.executable, "-m", "alignrl.workflow.audit", "--config",
+                           str(REPO / "configs/smoke.yaml")], capture_output=True, text=True, cwd=root)
 
 
 def _failing_files(root: Path) -> set[str]:

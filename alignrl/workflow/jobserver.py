@@ -300,5 +300,36 @@ def start(log_path: str | os.PathLike, timeout: float = 120.0, preload: Sequence
     return JobServer(path, process, workdir)
 
 
+_WORKFLOW_SERVERS: list[JobServer] = []
+
+
+def workflow_hook(event: str, enabled: bool = False, log_path: str | os.PathLike | None = None,
+                  preload: Sequence[str] = PRELOAD) -> None:
+    """The Snakefile's onstart ("start") and onsuccess / onerror ("stop").
+
+    "start" starts a server when ``enabled`` (the config's job_server and a local executor) and points the
+    jobs at it through ENV_VAR; a server that fails to start is reported and every job runs on its own.
+    "stop" stops whatever "start" started.
+    """
+    if event == "start":
+        if not enabled:
+            return
+        if log_path is None:
+            raise ValueError("workflow_hook('start') needs the server's log_path")
+        try:
+            server = start(log_path, preload=preload)
+        except RuntimeError as exc:
+            print(f"job server not started ({exc}); every job starts its own Python process", file=sys.stderr)
+            return
+        _WORKFLOW_SERVERS.append(server)
+        os.environ[ENV_VAR] = server.path
+    elif event == "stop":
+        os.environ.pop(ENV_VAR, None)
+        while _WORKFLOW_SERVERS:
+            _WORKFLOW_SERVERS.pop().stop()
+    else:
+        raise ValueError(f"workflow_hook: unknown event {event!r} (expected 'start' or 'stop')")
+
+
 if __name__ == "__main__":
     serve(sys.argv[1], int(sys.argv[2]), [m for m in sys.argv[3].split(",") if m] if len(sys.argv) > 3 else PRELOAD)

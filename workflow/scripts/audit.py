@@ -3,9 +3,10 @@ from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
+from alignrl.core.paths import RESULTS
 from alignrl.trace.audit import run
 from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):
-    checks = run(snakemake.config, "results")
+    checks = run(snakemake.config, RESULTS)
     print(f"audit passed: {len(checks)} checks")

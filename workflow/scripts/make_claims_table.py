@@ -5,12 +5,12 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 
 from alignrl.analysis.tables import build_claims_table, write_table
 from alignrl.core.runtime import log_to
-from alignrl.core.paths import sources_from_metrics, split_base
+from alignrl.core.paths import RESULTS, sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
     table = snakemake.params.table
-    sources = sources_from_metrics(snakemake.input)
+    sources = sources_from_metrics(snakemake.input, root=RESULTS)
     base, claims = split_base(sources)
     order = {c: i for i, c in enumerate(table["claims"])}
     claims = sorted(claims, key=lambda s: order[s.claim])

@@ -6,11 +6,11 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 from alignrl.analysis.dial import build_dial_table, dial_markdown
 from alignrl.analysis.tables import write_table
 from alignrl.core.runtime import log_to
-from alignrl.core.paths import sources_from_metrics, split_base
+from alignrl.core.paths import RESULTS, sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
-    sources = sources_from_metrics(snakemake.input)
+    sources = sources_from_metrics(snakemake.input, root=RESULTS)
     base, claims = split_base(sources)
     df = build_dial_table(base, claims, snakemake.params.levels, ev["ks"], snakemake.params.alignment,
                           ev["bootstrap"], snakemake.params.verdict)

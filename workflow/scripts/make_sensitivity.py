@@ -5,12 +5,12 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 
 from alignrl.analysis.tables import build_sensitivity_table, write_table
 from alignrl.core.runtime import log_to
-from alignrl.core.paths import sources_from_metrics
+from alignrl.core.paths import RESULTS, sources_from_metrics
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
     df = build_sensitivity_table(
-        sources_from_metrics(snakemake.input),
+        sources_from_metrics(snakemake.input, root=RESULTS),
         snakemake.params.runs,
         ev["ks"],
         snakemake.params.alignment,

@@ -6,11 +6,11 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 from alignrl.analysis.tables import write_table
 from alignrl.core.runtime import log_to
 from alignrl.analysis.verdicts import build_verdicts, summary_markdown
-from alignrl.core.paths import sources_from_metrics, split_base
+from alignrl.core.paths import RESULTS, sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
     ev = snakemake.params.evaluation
-    sources = sources_from_metrics(snakemake.input)
+    sources = sources_from_metrics(snakemake.input, root=RESULTS)
     base, claims = split_base(sources)
     df = build_verdicts(base, claims, ev["ks"], snakemake.params.alignment, ev["bootstrap"],
                         snakemake.params.verdict, snakemake.params.expectations)
