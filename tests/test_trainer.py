@@ -144,6 +144,11 @@ def test_one_shot_end_to_end_writes_log_model_and_run_info(model_dir: Path, tmp_
     assert saved["train_rows"] == 1 and [e["uid"] for e in saved["train_examples"]] == ["toy-000"]
     assert saved["config"]["prompts_per_step"] == 4 and info["seed"] == 0
     assert saved["provenance"]["rule"] == "train" and "model" in saved["provenance"]["inputs"]
+    # the shared run record: the audit's run checks (hashes, fields, record hash) pass on a native run
+    from alignrl.trace.audit import audit_run
+
+    checks = audit_run(tmp_path / "out")
+    assert saved["backend"] == "native" and checks and all(c.ok for c in checks), [c.line() for c in checks]
 
 
 # ----------------------------------------------------------------------------- dynamic sampling

@@ -98,9 +98,11 @@ def format_cell(v: Any) -> str:
 
 
 def record_sha256(info: Mapping[str, Any]) -> str:
-    """sha256 of the record's canonical JSON without ``record_sha256`` itself."""
+    """sha256 of the record's canonical JSON without ``record_sha256`` itself (run and metrics records)."""
     body = {k: v for k, v in info.items() if k != "record_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=True).encode()).hexdigest()
+    # through JSON first: int keys become strings and sort as the file's keys do, tuples become lists
+    body = json.loads(json.dumps(body, default=_plain))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _plain(obj: Any) -> Any:
