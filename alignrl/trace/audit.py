@@ -338,6 +338,8 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _same(a: Any, b: Any) -> bool:
+    if _missing(a) or _missing(b):  # a CSV writes None, NaN and "" alike: an empty cell
+        return _missing(a) and _missing(b)
     if isinstance(b, (bool,)) or isinstance(a, (bool,)):
         return str(a).lower() == str(b).lower()
     try:
@@ -351,6 +353,10 @@ def _same(a: Any, b: Any) -> bool:
 
 def _isnan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, str) and x == "") or _isnan(x)
 
 
 
