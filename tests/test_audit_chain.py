@@ -215,3 +215,12 @@ def test_run_dir_copy_without_record_fails(tree):
     (Path("results/runs/gt/A/math/seed1") / "run_info.json").unlink()
     checks = audit_run("results/runs/gt/A/math/seed1")
     assert [c.ok for c in checks] == [False] and "run record is missing" in checks[0].what
+
+
+def test_a_table_deleted_beside_its_rendering_fails_and_unbuilt_tables_are_listed(tree):
+    Path("results/t2.csv").unlink()
+    with pytest.raises(AuditFailed, match="results/t2.csv"):
+        _audit()
+    report = (tree / "results/audit.txt").read_text()
+    assert "not built: t2" in report.splitlines()[0]
+    assert "FAIL results/t2.csv: is missing, but its other outputs exist (results/t2.md)" in report

@@ -365,8 +365,12 @@ def audit(config: Mapping[str, Any], plan: Plan, expected_settings: Expected | N
     """Every check of every built table of ``plan`` and of the chain behind it, in order."""
     auditor = _Auditor(config, expected_settings)
     for name, (inputs, params) in plan.items():
-        if registry.output_paths(name)["csv"].exists():
+        outputs = registry.output_paths(name)
+        if outputs["csv"].exists():
             auditor.table(name, list(inputs), params)
+        elif any(p.exists() for p in outputs.values()):  # a table deleted from beside its rendering
+            present = sorted(str(p) for p in outputs.values() if p.exists())
+            auditor.add(False, outputs["csv"], "is missing, but its other outputs exist", ", ".join(present))
     return auditor.checks
 
 
@@ -382,14 +386,15 @@ def built_tables(plan: Plan) -> list[Path]:
     return [registry.output_paths(name)["csv"] for name in plan if registry.output_paths(name)["csv"].exists()]
 
 
-def write_report(checks: list[Check], tables: list[Path], out_path: str | os.PathLike) -> None:
+def write_report(checks: list[Check], tables: list[Path], out_path: str | os.PathLike,
+                 not_built: list[str] = ()) -> None:
     """``audit.txt``: a summary, the failures, then every passed check; raises AuditFailed on failure.
 
     A report that cannot be written (a read-only results/) raises AuditFailed naming the path.
     """
     failed = [c for c in checks if not c.ok]
     lines = [
-        f"audit of {len(tables)} table(s): {', '.join(str(t) for t in tables)}",
+        f"audit of {len(tables)} table(s): {', '.join(str(t) for t in tables)}" + (f"; not built: {', '.join(not_built)}" if not_built else ""),
         f"{len(checks)} checks, {len(failed)} failed",
         "",
     ]
@@ -414,5 +419,6 @@ def run(config: Mapping[str, Any], plan: Plan, results: str | os.PathLike = "res
     if not tables:
         raise AuditFailed(f"no table to audit under {results}: build one first (e.g. results/table1.csv)")
     checks = audit(config, plan, expected_settings)
-    write_report(checks, tables, out_path or Path(results) / "audit.txt")
+    not_built = [name for name in plan if not registry.output_paths(name)["csv"].exists()]
+    write_report(checks, tables, out_path or Path(results) / "audit.txt", not_built)
     return checks
