@@ -31,18 +31,18 @@ def _ours(steps: int, warmup: int, max_new_tokens: int) -> dict:
 
     from alignrl.claims.rows import problems_to_rows
     from alignrl.claims.tasks import get_task, make_splits
-    from alignrl.native.trainer import TrainConfig, _row_parts, _Trainer
+    from alignrl.native.grpo import Trainer, TrainConfig, row_parts
 
     path = common.model_dir()
     task = get_task("math")
     problems = make_splits(task, {"train": PROMPTS * (steps + warmup)}, seed=5)["train"]
     rows = problems_to_rows(problems, "math", task.ability, "train", "{question}")
-    parts = [_row_parts(r, i, "math", "train") for i, r in enumerate(rows)]
+    parts = [row_parts(r, i, "math", "train") for i, r in enumerate(rows)]
     cfg = TrainConfig(steps=steps + warmup, prompts_per_step=PROMPTS, samples_per_prompt=SAMPLES,
                       mini_batches_per_step=1, ppo_epochs=1, lr=3e-5, warmup_steps=0, dynamic_sampling=False,
                       reward="entropy", advantage="grpo", max_new_tokens=max_new_tokens, val_every=0,
                       generation_batch_size=PROMPTS * SAMPLES)
-    trainer = _Trainer(path, task, parts, [], cfg, seed=0)
+    trainer = Trainer(path, task, parts, [], cfg, seed=0)
     trainer.seed_fresh()
     trainer.eos_id = None  # fixed-length completions: the same work as the TRL side
     rss_setup = common.peak_rss_mb()

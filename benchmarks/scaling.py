@@ -52,16 +52,16 @@ def _child(what: str, hidden: int, n: int) -> None:
     else:
         from alignrl.claims.rows import problems_to_rows
         from alignrl.claims.tasks import get_task, make_splits
-        from alignrl.native.trainer import TrainConfig, _row_parts, _Trainer
+        from alignrl.native.grpo import Trainer, TrainConfig, row_parts
 
         task = get_task("math")
         rows = problems_to_rows(make_splits(task, {"train": 64}, seed=5)["train"], "math", task.ability, "train",
                                 "{question}")
-        parts = [_row_parts(r, i, "math", "train") for i, r in enumerate(rows)]
+        parts = [row_parts(r, i, "math", "train") for i, r in enumerate(rows)]
         cfg = TrainConfig(steps=3, prompts_per_step=16, samples_per_prompt=8, mini_batches_per_step=1,
                           lr=3e-5, warmup_steps=0, dynamic_sampling=False, reward="entropy", max_new_tokens=64,
                           val_every=0, generation_batch_size=128)
-        trainer = _Trainer(path, task, parts, [], cfg, seed=0)
+        trainer = Trainer(path, task, parts, [], cfg, seed=0)
         trainer.seed_fresh()
         trainer.eos_id = None
         stamps = []

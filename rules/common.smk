@@ -12,7 +12,8 @@ from alignrl.workflow.config import (
     training_settings,
 )
 from alignrl.core import paths
-from alignrl.core.paths import baseline_metrics_path, eval_metrics_path, fill
+from alignrl.core.paths import fill
+from alignrl.workflow.plan import large_k_evaluation, report_plan
 
 finalize_config(config)
 
@@ -113,19 +114,18 @@ def heldout_data(wildcards):
     return [fill(paths.SPLIT, task=t, split=s) for t in TASKS for s in sorted({"val", *benchmarks(t)})]
 
 
+# What each table is built from: one plan, which the audit rebuilds the tables from too.
+PLAN = report_plan(config)
+
+
+def planned(name):
+    if name not in PLAN:
+        raise ValueError(f"'{name}' is not made by this config (its section is empty); made: {sorted(PLAN)}")
+    return PLAN[name][0]
+
+
 def baseline_metrics():
-    return [baseline_metrics_path(m, t, b) for m in MODELS for t in TASKS for b in benchmarks(t)]
-
-
-def claim_metrics(claims):
-    return [
-        eval_metrics_path(c, m, t, s, b)
-        for c in claims
-        for m in MODELS
-        for t in TASKS
-        for s in claim_seeds(config, c)
-        for b in benchmarks(t)
-    ]
+    return planned("table1")
 
 
 def table_config(wildcards):
@@ -133,30 +133,21 @@ def table_config(wildcards):
 
 
 def table_metrics(wildcards):
-    return baseline_metrics() + claim_metrics(config["tables"][wildcards.table]["claims"])
+    return planned(wildcards.table)
 
 
 def verdict_metrics(wildcards):
     """Every claim that appears in a table (the sweep's own runs are judged in lr_sensitivity)."""
-    claims = sorted({c for t in config["tables"].values() for c in t["claims"]})
-    return baseline_metrics() + claim_metrics(claims)
+    return planned("verdicts")
 
 
 def sensitivity_metrics(wildcards):
-    return baseline_metrics() + [
-        eval_metrics_path(name, m, t, s, b)
-        for _, _, name in sensitivity_runs(config)
-        for m in MODELS
-        for t in TASKS
-        for s in claim_seeds(config, name)
-        for b in benchmarks(t)
-    ]
+    return planned("lr_sensitivity")
 
 
 def figure1_tables(wildcards):
     """The claim tables that hold the figure's bars."""
-    wanted = set(config["figure1"].values()) - {paths.BASE}
-    return [fill(paths.TABLE, table=t) + ".csv" for t in CLAIM_TABLES if wanted & set(config["tables"][t]["claims"])]
+    return planned("figure1")
 
 
 def dial_level_of_model(wildcards):
@@ -164,38 +155,11 @@ def dial_level_of_model(wildcards):
 
 
 def dial_metrics(wildcards):
-    task = config["dial"]["task"]
-    models = [name for _, name in dial_levels(config)]
-    return [baseline_metrics_path(m, task, b) for m in models for b in benchmarks(task)] + [
-        eval_metrics_path(c, m, task, s, b)
-        for c in config["dial"]["claims"]
-        for m in models
-        for s in claim_seeds(config, c)
-        for b in benchmarks(task)
-    ]
-
-
-def large_k_evaluation():
-    """The evaluation settings with large_k's n, ks, seed and (where set) temperature, top_p, problems."""
-    large = config["large_k"]
-    ev = dict(config["evaluation"], n=large["n"], ks=large["ks"], seed=large["seed"], problems=large["problems"])
-    for key in ("temperature", "top_p"):
-        if large[key] is not None:
-            ev[key] = large[key]
-    return ev
+    return planned("dial")
 
 
 def large_k_metrics(wildcards):
-    root = paths.LARGE_K
-    base = [baseline_metrics_path(m, t, b, root) for m in MODELS for t in TASKS for b in benchmarks(t)]
-    return base + [
-        eval_metrics_path(c, m, t, s, b, root)
-        for c in config["large_k"]["claims"]
-        for m in MODELS
-        for t in TASKS
-        for s in claim_seeds(config, c)
-        for b in benchmarks(t)
-    ]
+    return planned("large_k")
 
 
 def is_contaminated_control(wildcards):
@@ -208,12 +172,7 @@ def contamination_probe_settings():
 
 
 def contamination_summaries(wildcards):
-    return [
-        fill(paths.CONTAMINATION_SUMMARY, model=m, task=t, bench=b)
-        for m in contamination_models(config)
-        for t in SYNTHETIC_TASKS
-        for b in benchmarks(t)
-    ]
+    return planned("contamination")
 
 
 def caption(name):

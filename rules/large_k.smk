@@ -9,7 +9,7 @@ use rule evaluate_run as large_k_eval with:
     benchmark:
         paths.cell_benchmark(paths.LARGE_K, paths.EVAL_CELL)
     params:
-        evaluation=large_k_evaluation(),
+        evaluation=large_k_evaluation(config),
         generator=task_generator,
         backend=config["backend"]["sampling"],
         vllm=VLLM_SETTINGS,
@@ -24,7 +24,7 @@ use rule baseline_passk as large_k_baseline with:
     benchmark:
         paths.cell_benchmark(paths.LARGE_K, paths.BASELINE_CELL)
     params:
-        evaluation=large_k_evaluation(),
+        evaluation=large_k_evaluation(config),
         generator=task_generator,
         backend=config["backend"]["sampling"],
         vllm=VLLM_SETTINGS,
@@ -42,6 +42,6 @@ rule large_k:
     conda:
         "../envs/cpu.yaml"
     params:
-        evaluation=large_k_evaluation(),
+        evaluation=large_k_evaluation(config),
     script:
         "../workflow/scripts/make_large_k.py"

@@ -32,7 +32,7 @@ def test_registry_names_and_unknown() -> None:
     with pytest.raises(KeyError, match="grpo"):
         compute_advantages("no_such_estimator", R, C)
     with pytest.raises(ValueError):
-        register_advantage("grpo")(lambda r, c, eps=1e-6: r)
+        register_advantage("grpo", reads_correctness=False)(lambda r, c, eps=1e-6: r)
 
 
 def test_grpo_sums_to_zero_and_uses_unbiased_std() -> None:

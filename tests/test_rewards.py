@@ -65,7 +65,7 @@ def test_registry_and_unknown_name() -> None:
     with pytest.raises(KeyError, match="ground_truth"):
         compute_rewards("no_such_reward", group([good(GT)]))
     with pytest.raises(ValueError):
-        register_reward("random")(lambda g: [0.0])
+        register_reward("random", format_gated=True)(lambda g: [0.0])
 
 
 def test_sanity_of_helpers() -> None:

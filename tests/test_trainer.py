@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-from alignrl.native import trainer as trainer_mod
+from alignrl.native import grpo as loop
+from alignrl.native import minibatch
 from alignrl.claims.answer import format_response
 from alignrl.native.modeling import build_model
 from alignrl.claims.rewards import RewardResult
@@ -143,6 +144,11 @@ def test_one_shot_end_to_end_writes_log_model_and_run_info(model_dir: Path, tmp_
     assert saved["train_rows"] == 1 and [e["uid"] for e in saved["train_examples"]] == ["toy-000"]
     assert saved["config"]["prompts_per_step"] == 4 and info["seed"] == 0
     assert saved["provenance"]["rule"] == "train" and "model" in saved["provenance"]["inputs"]
+    # the shared run record: the audit's run checks (hashes, fields, record hash) pass on a native run
+    from alignrl.trace.audit import audit_run
+
+    checks = audit_run(tmp_path / "out")
+    assert saved["backend"] == "native" and checks and all(c.ok for c in checks), [c.line() for c in checks]
 
 
 # ----------------------------------------------------------------------------- dynamic sampling
@@ -150,10 +156,10 @@ def test_one_shot_end_to_end_writes_log_model_and_run_info(model_dir: Path, tmp_
 
 def test_select_groups_tiles_or_keeps() -> None:
     groups = ["a", "b", "c"]
-    assert trainer_mod._select_groups(groups, 4, "none") == ["a", "b", "c"]
-    assert trainer_mod._select_groups(groups, 7, "tile") == ["a", "b", "c", "a", "b", "c", "a"]
-    assert trainer_mod._select_groups(groups, 2, "tile") == ["a", "b"]
-    assert trainer_mod._select_groups([], 4, "tile") == []
+    assert loop._select_groups(groups, 4, "none") == ["a", "b", "c"]
+    assert loop._select_groups(groups, 7, "tile") == ["a", "b", "c", "a", "b", "c", "a"]
+    assert loop._select_groups(groups, 2, "tile") == ["a", "b"]
+    assert loop._select_groups([], 4, "tile") == []
 
 
 def _fake_rewards(calls: list[bool]):
@@ -173,14 +179,14 @@ def _fake_rewards(calls: list[bool]):
 def test_dynamic_sampling_drops_uniform_groups(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     calls: list[bool] = []
     seen_advantages: list[torch.Tensor] = []
-    real_loss = trainer_mod.policy_loss
+    real_loss = loop.policy_loss
 
     def spy_loss(logp, old_logp, advantages, mask, **kw):
         seen_advantages.append(advantages.clone())
         return real_loss(logp, old_logp, advantages, mask, **kw)
 
-    monkeypatch.setattr(trainer_mod, "compute_rewards", _fake_rewards(calls))
-    monkeypatch.setattr(trainer_mod, "policy_loss", spy_loss)
+    monkeypatch.setattr(loop, "compute_rewards", _fake_rewards(calls))
+    monkeypatch.setattr(loop, "policy_loss", spy_loss)
     rows = _rows(["u", "7"] * (N_ROWS // 2))
     _run(model_dir, tmp_path, _cfg(steps=2, val_every=0), rows=rows)
 
@@ -203,14 +209,14 @@ def test_dynamic_sampling_drops_uniform_groups(model_dir: Path, tmp_path: Path, 
 
 def test_fill_none_trains_only_on_kept_groups(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     seen_rows: list[int] = []
-    real_loss = trainer_mod.policy_loss
+    real_loss = loop.policy_loss
 
     def spy_loss(logp, old_logp, advantages, mask, **kw):
         seen_rows.append(advantages.numel())
         return real_loss(logp, old_logp, advantages, mask, **kw)
 
-    monkeypatch.setattr(trainer_mod, "compute_rewards", _fake_rewards([]))
-    monkeypatch.setattr(trainer_mod, "policy_loss", spy_loss)
+    monkeypatch.setattr(loop, "compute_rewards", _fake_rewards([]))
+    monkeypatch.setattr(loop, "policy_loss", spy_loss)
     # 1 varying group in 8 rows, one generation batch: each step keeps at most 1 group
     rows = _rows(["u"] * (N_ROWS - 1) + ["7"])
     _run(model_dir, tmp_path, _cfg(steps=4, val_every=0, max_generation_batches=1, fill_batch="none"), rows=rows)
@@ -223,7 +229,7 @@ def test_fill_none_trains_only_on_kept_groups(model_dir: Path, tmp_path: Path, m
 
 
 def test_all_uniform_step_skips_update_but_counts(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(trainer_mod, "compute_rewards", _fake_rewards([]))
+    monkeypatch.setattr(loop, "compute_rewards", _fake_rewards([]))
     _run(model_dir, tmp_path, _cfg(steps=2, val_every=0), rows=_rows(["u"] * N_ROWS))
     _, log = _read_log(tmp_path / "out" / "train_log.csv")
     assert [r["step"] for r in log] == ["1", "2"]
@@ -241,17 +247,17 @@ def test_training_forward_reproduces_sampler_logprobs(model_dir: Path) -> None:
     """The right-padded training forward scores exactly the tokens the sampler drew (alignment check)."""
     tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    prompts = trainer_mod._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 3)])
+    prompts = loop._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 3)])
     prompts[1] = prompts[1][2:]  # unequal prompt lengths
-    comps = trainer_mod.sample(model, prompts, n=3, max_new_tokens=14, temperature=1.0, top_p=1.0,
+    comps = loop.sample(model, prompts, n=3, max_new_tokens=14, temperature=1.0, top_p=1.0,
                                eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
                                generator=torch.Generator().manual_seed(0), batch_size=64)
-    batch = trainer_mod._make_batch(
+    batch = minibatch.make_batch(
         [(prompts[c.prompt_index], c.token_ids, 1.0) for c in comps],
         tok.pad_token_id,
     )
     with torch.no_grad():
-        logp = trainer_mod._token_logp(trainer_mod._response_logits(model.eval(), batch, 1.0), batch.targets)
+        logp = minibatch.token_logp(minibatch.response_logits(model.eval(), batch, 1.0), batch.targets)
     for i, c in enumerate(comps):
         got = logp[i][batch.mask[i].bool()]
         assert torch.allclose(got, torch.tensor(c.logprobs), atol=1e-4)
@@ -262,19 +268,19 @@ def test_first_minibatch_old_logp_from_its_training_forward_is_exact(model_dir: 
     separate no-grad eval forward, so its first ratio is exactly 1 and nothing is clipped."""
     tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    prompts = trainer_mod._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 2)])
+    prompts = loop._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 2)])
     prompts[1] = prompts[1][3:]
-    comps = trainer_mod.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
+    comps = loop.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
                                eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
                                generator=torch.Generator().manual_seed(1), batch_size=64)
     seqs = [(prompts[c.prompt_index], c.token_ids, 1.0 if c.sample_index % 2 else -1.0) for c in comps]
     with torch.no_grad():
         model.eval()
-        ref = trainer_mod._make_batch(seqs, tok.pad_token_id)
-        expected = trainer_mod._token_logp(trainer_mod._response_logits(model, ref, 1.0), ref.targets)
+        ref = minibatch.make_batch(seqs, tok.pad_token_id)
+        expected = minibatch.token_logp(minibatch.response_logits(model, ref, 1.0), ref.targets)
     model.train()
-    batch = trainer_mod._make_batch(seqs, tok.pad_token_id)
-    logp = trainer_mod._token_logp(trainer_mod._response_logits(model, batch, 1.0), batch.targets)
+    batch = minibatch.make_batch(seqs, tok.pad_token_id)
+    logp = minibatch.token_logp(minibatch.response_logits(model, batch, 1.0), batch.targets)
     assert torch.equal(logp.detach(), expected)
 
 
@@ -283,17 +289,17 @@ def test_shared_prefix_batch_gives_the_full_forward_logprobs_and_gradients(model
     prompt+response forward computes: the same response log-probs and the same loss gradient."""
     tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    assert trainer_mod.supports(model)
-    prompts = trainer_mod._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 3)])
+    assert loop.supports(model)
+    prompts = loop._prompt_ids(tok, [r["prompt"] for r in _rows(["7"] * 3)])
     prompts[1] = prompts[1][2:]  # unequal prompt lengths
-    comps = trainer_mod.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
+    comps = loop.sample(model, prompts, n=4, max_new_tokens=12, temperature=1.0, top_p=1.0,
                                eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
                                generator=torch.Generator().manual_seed(2), batch_size=64)
     responses = [c.token_ids[: 2 + (5 * i) % 11] for i, c in enumerate(comps)]  # unequal lengths
     adv = [float(i % 3) - 1.0 for i in range(len(comps))]
-    flat = trainer_mod._make_batch([(prompts[c.prompt_index], r, a) for c, r, a in zip(comps, responses, adv)],
+    flat = minibatch.make_batch([(prompts[c.prompt_index], r, a) for c, r, a in zip(comps, responses, adv)],
                                    tok.pad_token_id)
-    shared = trainer_mod._make_shared_batch(
+    shared = minibatch.make_shared_batch(
         [(prompts[p], responses[p * 4 : p * 4 + 4], adv[p * 4 : p * 4 + 4]) for p in range(3)],
         tok.pad_token_id,
     )
@@ -301,11 +307,11 @@ def test_shared_prefix_batch_gives_the_full_forward_logprobs_and_gradients(model
     results = []
     for batch in (flat, shared):
         model.zero_grad()
-        logits = trainer_mod._response_logits(model, batch, 0.9)
-        logp = trainer_mod._token_logp(logits, batch.targets)
-        loss, _ = trainer_mod.policy_loss(logp, logp.detach() - 0.05, batch.advantages, batch.mask,
+        logits = minibatch.response_logits(model, batch, 0.9)
+        logp = minibatch.token_logp(logits, batch.targets)
+        loss, _ = loop.policy_loss(logp, logp.detach() - 0.05, batch.advantages, batch.mask,
                                           clip_low=0.2, clip_high=0.28, dual_clip=10.0)
-        loss = loss + trainer_mod.entropy_loss(logits, batch.mask, coef=0.1)
+        loss = loss + loop.entropy_loss(logits, batch.mask, coef=0.1)
         loss.backward()
         per_row = [logp[i][batch.mask[i].bool()] for i in range(len(comps))]
         results.append((per_row, float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters()}))
@@ -319,13 +325,13 @@ def test_shared_prefix_batch_gives_the_full_forward_logprobs_and_gradients(model
 
 def test_entropy_reward_and_entropy_loss_run(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     seen: list = []
-    real = trainer_mod.compute_rewards
+    real = loop.compute_rewards
 
     def spy(name, group):
         seen.append(group.mean_logprobs)
         return real(name, group)
 
-    monkeypatch.setattr(trainer_mod, "compute_rewards", spy)
+    monkeypatch.setattr(loop, "compute_rewards", spy)
     _run(model_dir, tmp_path, _cfg(steps=2, val_every=0, reward="entropy", entropy_coef=0.01))
     assert seen and all(m is not None and all(x < 0 for x in m) for m in seen)
     _, log = _read_log(tmp_path / "out" / "train_log.csv")

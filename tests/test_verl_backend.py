@@ -306,3 +306,45 @@ def test_merged_checkpoint_gets_the_base_tokenizer(tmp_path):
     (merged / "config.json").unlink()
     with pytest.raises(RuntimeError, match="no config.json"):
         complete_hf_dir(base, merged)
+
+
+def test_a_verl_run_directory_passes_the_audit_with_the_shared_run_record(tmp_path, monkeypatch):
+    """The files train_with_verl and run_claim leave, then write_record: the same contract as a native run."""
+    import csv
+    import json
+
+    from alignrl.backends.verl import _train_log, prompt_log_from_rollouts, write_record
+    from alignrl.trace.audit import audit_run
+    from alignrl.trace.run_record import LOG_COLUMNS
+
+    monkeypatch.chdir(tmp_path)
+    run = Path("results/runs/gt/A/math/seed0")
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text("{}")
+    (run / "model" / "model.safetensors").write_bytes(b"merged weights")
+    steps = [{"step": s, "data": {"critic/score/mean": 0.25 * s, "actor/pg_loss": -0.1, "actor/lr": 1e-6,
+                                  "timing_s/step": 3.5, "actor/pg_clipfrac": 0.01, "note": "text is dropped"}}
+             for s in (1, 2)]
+    (run / "verl_log.jsonl").write_text("\n".join(json.dumps(s) for s in steps) + "\n")
+    _train_log(run / "verl_log.jsonl", run / "train_log.csv")
+    rows = [{"reward_model": {"ground_truth": "3"}, "extra_info": {"uid": "a"}}]
+    rollouts = tmp_path / "ckpt" / "rollouts"
+    rollouts.mkdir(parents=True)
+    (rollouts / "1.jsonl").write_text(json.dumps({"input": "q", "output": format_response("t", "3"), "score": 1.0,
+                                                  "step": 1}))
+    prompt_log_from_rollouts(rollouts, rows, ["q"], get_task("math")).to_csv(run / "prompt_log.csv", index=False)
+    settings = {"lr": 1e-6, "steps": 2, "reward": "ground_truth", "advantage": "grpo"}
+    summary = {"final_step": 2, "model_dir": str(run / "model"), "checkpoint": "ckpt/global_step_2/actor"}
+    info = write_record(run, summary, settings=settings, seed=0, task="math", generator="math",
+                        provenance={"rule": "train_claim", "inputs": {}})
+
+    with open(run / "train_log.csv", newline="") as fh:
+        log = list(csv.DictReader(fh))
+    assert list(log[0]) == list(LOG_COLUMNS)
+    assert [r["reward_mean"] for r in log] == ["0.25", "0.5"] and log[0]["accuracy"] == ""
+    assert info["backend"] == "verl" and info["steps_done"] == 2
+    checks = audit_run(run, expected_settings=lambda claim: settings)
+    assert checks and all(c.ok for c in checks), [c.line() for c in checks if not c.ok]
+    # and the record is held to the config: another lr fails the audit
+    checks = audit_run(run, expected_settings=lambda claim: {**settings, "lr": 1e-5})
+    assert any(not c.ok and "config.lr" in c.detail for c in checks)

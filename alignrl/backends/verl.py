@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from alignrl.core.errors import ConfigError
-from alignrl.claims.objectives import ADVANTAGES
+from alignrl.claims.objectives import ADVANTAGES, reads_correctness
+from alignrl.trace.run_record import verl_train_log, write_run_info
 
 __all__ = [
-    "CORRECTNESS_ESTIMATORS",
     "build_overrides",
     "check_claim",
     "compose_config",
@@ -35,12 +35,9 @@ __all__ = [
     "run_claim",
     "train_command",
     "train_with_verl",
+    "write_record",
 ]
 
-#: Estimators that read the true correctness; under verl they see ``score > 0`` (see alignrl.backends.verl_plugin).
-CORRECTNESS_ESTIMATORS = frozenset(
-    {"grpo_psr_masked", "grpo_nsr_masked", "reinforce_psr", "reinforce_nsr", "w_reinforce"}
-)
 REWARD_FILE = Path(__file__).resolve().parent / "verl_reward.py"
 PLUGIN_MODULE = "alignrl.backends.verl_plugin"
 
@@ -55,7 +52,8 @@ def _default_kwargs(advantage: str) -> dict[str, Any]:
 def check_claim(name: str, settings: Mapping[str, Any]) -> None:
     """Refuse what the verl backend cannot express faithfully, naming the claim's config key."""
     advantage, reward = settings["advantage"], settings["reward"]
-    if advantage in CORRECTNESS_ESTIMATORS and reward != "ground_truth":
+    # an estimator that reads the true correctness sees ``score > 0`` under verl (alignrl.backends.verl_plugin)
+    if reads_correctness(advantage) and reward != "ground_truth":
         raise ConfigError(
             f"config key 'claims.{name}': advantage '{advantage}' reads the true correctness, which the verl backend "
             f"recovers from the score only for reward 'ground_truth' (got '{reward}'); use backend.training: native"
@@ -252,18 +250,42 @@ def _latest_step(checkpoint_dir: Path) -> int:
 
 
 def _train_log(jsonl: Path, out_csv: Path) -> None:
-    """verl's file logger (one JSON object per step) as a CSV with one row per step."""
-    import pandas as pd
-
-    rows = []
+    """verl's file logger (one JSON object per step) as ``train_log.csv`` in the run record's columns."""
+    records = []
     with open(jsonl) as fh:
-        for line in fh:
+        for line_no, line in enumerate(fh, 1):
             if line.strip():
-                rec = json.loads(line)
-                rows.append({"step": rec["step"], **{k: v for k, v in rec["data"].items() if isinstance(v, (int, float))}})
-    if not rows:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise RuntimeError(f"{jsonl}:{line_no}: not a JSON record of verl's file logger ({exc})") from None
+    if not records:
         raise RuntimeError(f"{jsonl}: verl logged no training step")
-    pd.DataFrame(rows).to_csv(out_csv, index=False)
+    verl_train_log(records, out_csv)
+
+
+def write_record(
+    out_dir: str | os.PathLike,
+    summary: Mapping[str, Any],
+    *,
+    settings: Mapping[str, Any],
+    seed: int,
+    task: str,
+    generator: str,
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``run_info.json`` of a finished verl run, in the contract both backends share (alignrl.trace.run_record)."""
+    info = {
+        **summary,
+        "backend": "verl",
+        "config": dict(settings),
+        "seed": int(seed),
+        "task": task,
+        "generator": generator,
+        "steps_done": int(summary["final_step"]),
+        "provenance": dict(provenance),
+    }
+    return write_run_info(out_dir, info)
 
 
 def train_with_verl(

@@ -25,31 +25,50 @@ from torch import Tensor
 
 __all__ = [
     "ADVANTAGES",
+    "READS_CORRECTNESS",
     "AdvantageFn",
     "compute_advantages",
     "entropy_loss",
     "policy_loss",
+    "reads_correctness",
     "register_advantage",
     "token_entropy",
 ]
 
 AdvantageFn = Callable[..., Tensor]
 ADVANTAGES: dict[str, AdvantageFn] = {}
+#: name -> whether the estimator reads ``correct``; declared where it is registered.
+READS_CORRECTNESS: dict[str, bool] = {}
 
 # log-ratio clamp: keeps exp() finite for badly stale tokens; such tokens are clipped anyway
 _MAX_LOG_RATIO = 20.0
 
 
-def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
-    """Register ``fn(rewards, correct, eps=1e-6, **kw) -> Tensor[G]`` under ``name``."""
+def register_advantage(name: str, *, reads_correctness: bool) -> Callable[[AdvantageFn], AdvantageFn]:
+    """Register ``fn(rewards, correct, eps=1e-6, **kw) -> Tensor[G]`` under ``name``.
+
+    ``reads_correctness`` says whether ``fn`` uses ``correct`` (the true correctness) at all; it has no
+    default, so every estimator declares it (the verl backend can hand an estimator only ``score > 0``).
+    """
+    if not isinstance(reads_correctness, bool):
+        raise TypeError(f"advantage {name!r}: reads_correctness must be True or False, got {reads_correctness!r}")
 
     def deco(fn: AdvantageFn) -> AdvantageFn:
         if name in ADVANTAGES:
             raise ValueError(f"advantage {name!r} is already registered")
         ADVANTAGES[name] = fn
+        READS_CORRECTNESS[name] = reads_correctness
         return fn
 
     return deco
+
+
+def reads_correctness(name: str) -> bool:
+    """Whether the estimator registered as ``name`` reads the true correctness; KeyError lists the names."""
+    try:
+        return READS_CORRECTNESS[name]
+    except KeyError:
+        raise KeyError(f"unknown advantage {name!r}; known: {sorted(ADVANTAGES)}") from None
 
 
 def compute_advantages(
@@ -72,7 +91,7 @@ def _check(rewards: Tensor, correct: Tensor) -> tuple[Tensor, Tensor]:
     return rewards.detach().float(), correct.bool()
 
 
-@register_advantage("grpo")
+@register_advantage("grpo", reads_correctness=False)
 def grpo_advantage(rewards: Tensor, correct: Tensor, eps: float = 1e-6) -> Tensor:
     """``(r - mean) / (std + eps)`` over the group, with the UNBIASED std (Bessel, ``n - 1``).
 
@@ -86,35 +105,35 @@ def grpo_advantage(rewards: Tensor, correct: Tensor, eps: float = 1e-6) -> Tenso
     return (r - r.mean()) / (r.std(unbiased=True) + eps)
 
 
-@register_advantage("grpo_psr_masked")
+@register_advantage("grpo_psr_masked", reads_correctness=True)
 def grpo_psr_masked_advantage(rewards: Tensor, correct: Tensor, eps: float = 1e-6) -> Tensor:
     """PSR, masked-GRPO convention: GRPO advantage kept on correct samples, exactly 0 on wrong."""
     adv = grpo_advantage(rewards, correct, eps=eps)
     return torch.where(correct.bool(), adv, torch.zeros_like(adv))
 
 
-@register_advantage("grpo_nsr_masked")
+@register_advantage("grpo_nsr_masked", reads_correctness=True)
 def grpo_nsr_masked_advantage(rewards: Tensor, correct: Tensor, eps: float = 1e-6) -> Tensor:
     """NSR, masked-GRPO convention: GRPO advantage kept on wrong samples, exactly 0 on correct."""
     adv = grpo_advantage(rewards, correct, eps=eps)
     return torch.where(correct.bool(), torch.zeros_like(adv), adv)
 
 
-@register_advantage("reinforce_psr")
+@register_advantage("reinforce_psr", reads_correctness=True)
 def reinforce_psr_advantage(rewards: Tensor, correct: Tensor, eps: float = 1e-6) -> Tensor:
     """PSR, Zhu et al.: advantage ``r`` with r = true correctness -> +1 on correct, 0 on wrong."""
     _, c = _check(rewards, correct)
     return c.float()
 
 
-@register_advantage("reinforce_nsr")
+@register_advantage("reinforce_nsr", reads_correctness=True)
 def reinforce_nsr_advantage(rewards: Tensor, correct: Tensor, eps: float = 1e-6) -> Tensor:
     """NSR, Zhu et al.: advantage ``r - 1`` -> -1 on wrong samples, 0 on correct."""
     _, c = _check(rewards, correct)
     return c.float() - 1.0
 
 
-@register_advantage("w_reinforce")
+@register_advantage("w_reinforce", reads_correctness=True)
 def w_reinforce_advantage(
     rewards: Tensor, correct: Tensor, eps: float = 1e-6, lam: float = 0.1
 ) -> Tensor:

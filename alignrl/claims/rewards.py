@@ -14,7 +14,8 @@ Format gating
 ``fmt`` is :func:`alignrl.claims.answer.is_well_formatted` (one ``<think>`` block, multi-line allowed, then
 one ``<answer>\\boxed{..}</answer>``). A reward is *format gated* when it is ``fmt * something``:
 a badly formatted response gets exactly 0 however good its answer is. The gated rewards are
-listed in :data:`FORMAT_GATED`; ``entropy`` is the only ungated one (a pure likelihood signal).
+registered with ``format_gated=True`` (:data:`FORMAT_GATED` lists them); ``entropy`` (a pure likelihood
+signal) and ``none`` (no reward) are the ungated ones.
 
 ``acc`` is ``task.verify(extract_answer(text), ground_truth)`` (strict extraction; ``None`` is
 wrong).
@@ -26,6 +27,7 @@ import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Set
 from typing import Any, Callable
 
 from alignrl.claims.answer import extract_answer, is_well_formatted, normalize_answer
@@ -33,6 +35,7 @@ from alignrl.claims.answer import extract_answer, is_well_formatted, normalize_a
 __all__ = [
     "FORMAT_GATED",
     "REWARDS",
+    "REWARD_FORMAT_GATED",
     "RewardFn",
     "RewardGroup",
     "RewardResult",
@@ -87,20 +90,44 @@ class RewardResult:
 
 RewardFn = Callable[[RewardGroup], list[float]]
 REWARDS: dict[str, RewardFn] = {}
+#: name -> whether the reward is ``fmt * x`` (a badly formatted response always gets 0); set where the
+#: reward is registered, so a new reward cannot be left out of it.
+REWARD_FORMAT_GATED: dict[str, bool] = {}
+
+
+class _FormatGated(Set):
+    """The names of the format-gated rewards, read live from the registry (a view, not a second list)."""
+
+    def __contains__(self, name: object) -> bool:
+        return bool(REWARD_FORMAT_GATED.get(name))  # type: ignore[arg-type]
+
+    def __iter__(self):
+        return iter(sorted(n for n, gated in REWARD_FORMAT_GATED.items() if gated))
+
+    def __len__(self) -> int:
+        return sum(REWARD_FORMAT_GATED.values())
+
+    def __repr__(self) -> str:
+        return f"FORMAT_GATED({sorted(self)})"
+
 
 #: Rewards of the form ``fmt * x``: a badly formatted response always gets 0.
-FORMAT_GATED: frozenset[str] = frozenset(
-    {"ground_truth", "random", "incorrect", "format", "majority_vote"}
-)
+FORMAT_GATED: Set[str] = _FormatGated()
 
 
-def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
-    """Register ``fn`` under ``name`` in :data:`REWARDS` (a claim is then a config entry)."""
+def register_reward(name: str, *, format_gated: bool) -> Callable[[RewardFn], RewardFn]:
+    """Register ``fn`` under ``name`` in :data:`REWARDS` (a claim is then a config entry).
+
+    ``format_gated`` says whether ``fn`` is ``fmt * x``; it has no default, so every reward declares it.
+    """
+    if not isinstance(format_gated, bool):
+        raise TypeError(f"reward {name!r}: format_gated must be True or False, got {format_gated!r}")
 
     def deco(fn: RewardFn) -> RewardFn:
         if name in REWARDS:
             raise ValueError(f"reward {name!r} is already registered")
         REWARDS[name] = fn
+        REWARD_FORMAT_GATED[name] = format_gated
         return fn
 
     return deco
@@ -175,13 +202,13 @@ def majority_label(answers: list[str | None]) -> str | None:
 # ----------------------------------------------------------------------------- rewards
 
 
-@register_reward("ground_truth")
+@register_reward("ground_truth", format_gated=True)
 def ground_truth_reward(group: RewardGroup) -> list[float]:
     """Standard RL: ``fmt * acc``."""
     return [f * float(a) for f, a in zip(_fmt(group), _acc(group))]
 
 
-@register_reward("random")
+@register_reward("random", format_gated=True)
 def random_reward(group: RewardGroup) -> list[float]:
     """Spurious reward: ``fmt * Bernoulli(0.5)``, one independent draw per response."""
     return [
@@ -189,7 +216,7 @@ def random_reward(group: RewardGroup) -> list[float]:
     ]
 
 
-@register_reward("incorrect")
+@register_reward("incorrect", format_gated=True)
 def incorrect_reward(group: RewardGroup) -> list[float]:
     """Spurious reward: ``fmt * (1 - acc)``, pays ONLY well-formatted WRONG answers.
 
@@ -198,13 +225,13 @@ def incorrect_reward(group: RewardGroup) -> list[float]:
     return [f * (0.0 if a else 1.0) for f, a in zip(_fmt(group), _acc(group))]
 
 
-@register_reward("format")
+@register_reward("format", format_gated=True)
 def format_reward(group: RewardGroup) -> list[float]:
     """Format only: ``fmt`` (DOTALL: newlines inside ``<think>`` are allowed)."""
     return _fmt(group)
 
 
-@register_reward("majority_vote")
+@register_reward("majority_vote", format_gated=True)
 def majority_vote_reward(group: RewardGroup) -> list[float]:
     """Test-time RL: ``fmt * [normalize(answer) == pseudo_label]``; never reads the ground truth.
 
@@ -223,7 +250,7 @@ def majority_vote_reward(group: RewardGroup) -> list[float]:
     ]
 
 
-@register_reward("entropy")
+@register_reward("entropy", format_gated=False)
 def entropy_reward(group: RewardGroup) -> list[float]:
     """Trajectory-level entropy minimisation: reward = mean token log-prob of the response.
 
@@ -236,7 +263,7 @@ def entropy_reward(group: RewardGroup) -> list[float]:
     return [float(x) for x in group.mean_logprobs]
 
 
-@register_reward("none")
+@register_reward("none", format_gated=False)
 def no_reward(group: RewardGroup) -> list[float]:
     """No reward at all (zeros): for objectives that are pure losses, e.g. token-level entropy minimisation.
 

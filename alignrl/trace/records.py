@@ -11,6 +11,7 @@ import pandas as pd
 
 from alignrl.core.runtime import write_json_atomic
 from alignrl.trace.provenance import sha256_file
+from alignrl.trace.run_record import record_sha256
 
 __all__ = ["write_evaluation"]
 
@@ -33,7 +34,8 @@ def write_evaluation(
 ) -> tuple[Path, Path]:
     """Write ``samples.parquet`` then ``metrics.json`` (last: its presence means the evaluation is complete).
 
-    ``metrics.json`` also gets ``samples_sha256``, the hash of the samples file written beside it.
+    ``metrics.json`` also gets ``samples_sha256``, the hash of the samples file written beside it, and
+    ``record_sha256``, the hash of every other field (:func:`alignrl.trace.run_record.record_sha256`).
 
     Returns the two paths. JSON keys that are ints (the k of pass@k) become strings, as JSON requires.
     """
@@ -45,5 +47,8 @@ def write_evaluation(
         metrics_path.unlink()
     _replace_atomically(samples_path, lambda tmp: samples.to_parquet(tmp, index=False))
     # the audit re-hashes the samples against this: a metrics file vouches for exactly these bytes
-    write_json_atomic({**metrics, "samples_sha256": sha256_file(samples_path)}, metrics_path)
+    record = {**metrics, "samples_sha256": sha256_file(samples_path)}
+    # and the hash of every field, so an edit of any recorded setting or number is seen
+    record["record_sha256"] = record_sha256(record)
+    write_json_atomic(record, metrics_path)
     return samples_path, metrics_path

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alignrl.trace.audit import AuditFailed, run
 from alignrl.workflow.config import load_config
+from alignrl.workflow.plan import report_plan, run_expectations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
     try:
-        checks = run(load_config(args.config), args.results)
+        config = load_config(args.config)
+        checks = run(config, report_plan(config), args.results,
+                     expected_settings=lambda claim: run_expectations(config, claim))
     except AuditFailed as exc:
         print(f"AUDIT FAILED: {exc}", file=sys.stderr)
         return 1

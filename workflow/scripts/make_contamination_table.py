@@ -3,12 +3,9 @@ from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.analysis.contamination import probe_table
-from alignrl.analysis.tables import write_table
-from alignrl.core.runtime import log_to, read_json
+from alignrl.analysis import registry
+from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):
-    summaries = [{**read_json(path), "summary_file": path} for path in snakemake.input]
-    df, preamble = probe_table(summaries)
-    write_table(df, snakemake.output.csv, snakemake.output.md, "Contamination probe", preamble=preamble)
-    print(df.to_string())
+    built = registry.run_job("contamination", snakemake)
+    print(built.frames["csv"].to_string())

@@ -3,17 +3,9 @@ from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.analysis.tables import write_table
+from alignrl.analysis import registry
 from alignrl.core.runtime import log_to
-from alignrl.analysis.verdicts import build_verdicts, summary_markdown
-from alignrl.core.paths import RESULTS, sources_from_metrics, split_base
 
 with log_to(snakemake.log[0]):
-    ev = snakemake.params.evaluation
-    sources = sources_from_metrics(snakemake.input, root=RESULTS)
-    base, claims = split_base(sources)
-    df = build_verdicts(base, claims, ev["ks"], snakemake.params.alignment, ev["bootstrap"],
-                        snakemake.params.verdict, snakemake.params.expectations)
-    summary = summary_markdown(df, snakemake.params.verdict, snakemake.params.alignment)
-    write_table(df, snakemake.output.csv, snakemake.output.md, "All verdicts", preamble=summary + "\n")
-    print(df.drop(columns=["metrics_files"]).to_string())
+    built = registry.run_job("verdicts", snakemake)
+    print(built.frames["csv"].drop(columns=["metrics_files"]).to_string())

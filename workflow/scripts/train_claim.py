@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alignrl.claims.rows import read_rows
 from alignrl.trace.provenance import provenance
-from alignrl.core.runtime import log_to, require_gpu, set_threads, write_json_atomic
+from alignrl.core.runtime import log_to, require_gpu, set_threads
 from alignrl.claims.selection import training_rows
 
 with log_to(snakemake.log[0]):
@@ -21,7 +21,7 @@ with log_to(snakemake.log[0]):
     inputs = {"model": snakemake.input.model, "train": snakemake.input.train, "val": snakemake.input.val}
     out_dir = Path(snakemake.output.model).parent
     if snakemake.params.backend == "verl":
-        from alignrl.backends.verl import run_claim
+        from alignrl.backends.verl import run_claim, write_record
 
         verl_cfg = snakemake.params.verl
         require_gpu(snakemake.rule, "verl", needed=verl_cfg["n_gpus_per_node"])
@@ -32,12 +32,13 @@ with log_to(snakemake.log[0]):
             seed=int(w.seed), out_dir=out_dir, checkpoint_dir=snakemake.params.checkpoints,
             experiment=f"{w.claim}/{w.model}/{w.task}/seed{w.seed}", log_path=snakemake.log[0],
         )
-        summary["provenance"] = provenance(
+        prov = provenance(
             rule=snakemake.rule, wildcards=dict(w), inputs=inputs,
             config_subtree={"settings": snakemake.params.settings, "verl": verl_cfg, "data": data_cfg},
             seeds={"rl": int(w.seed)}, started_at=started,
         )
-        write_json_atomic(summary, snakemake.output.info)
+        summary = write_record(out_dir, summary, settings=snakemake.params.settings, seed=int(w.seed), task=w.task,
+                               generator=snakemake.params.generator, provenance=prov)
     else:
         from alignrl.native.trainer import TrainConfig, train
 
