@@ -13,6 +13,11 @@ if not workflow.overwrite_configfiles:
 
 # Defaults are filled by alignrl.workflow.config.finalize_config (rules/common.smk), which knows that a claim's
 # `training` block holds overrides only and must not be padded with defaults.
+# First the checks Snakemake's validate cannot make (duplicate YAML keys, a typo named with its nearest key
+# instead of the whole schema, 'false' from --config as a boolean); then the schema itself.
+from alignrl.workflow.config import prevalidate
+
+prevalidate(config, workflow.configfiles)
 validate(config, "schemas/config.schema.yaml", set_default=False)
 
 report: "report/workflow.rst"
