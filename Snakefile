@@ -36,6 +36,10 @@ include: "rules/beyond.smk"
 # Local runs fork each Python job from one warm process (alignrl.workflow.jobserver): no interpreter start and
 # no torch/transformers imports per job. Same results; remote executors never use it.
 onstart:
+    if workflow.local_exec:  # a SIGINT to Snakemake's PID stops the running jobs too (see relay_interrupts)
+        from alignrl.workflow.jobserver import relay_interrupts
+
+        relay_interrupts()
     start_job_server(workflow)
 
 

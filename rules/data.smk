@@ -1,10 +1,11 @@
+# One job per split: a deleted split regenerates alone (same bytes: every split is drawn from the task's
+# seed) and leaves the others, and everything downstream of them, untouched.
 rule prepare_task:
     wildcard_constraints:
         task=one_of(SYNTHETIC_TASKS),
+        split="train|val|test",
     output:
-        train="data/{task}/train.parquet",
-        val="data/{task}/val.parquet",
-        test="data/{task}/test.parquet",
+        "data/{task}/{split}.parquet",
     params:
         task=task_config,
         template=prompt_template,
@@ -14,7 +15,7 @@ rule prepare_task:
     conda:
         "../envs/cpu.yaml"
     log:
-        "logs/data/{task}.log",
+        "logs/data/{task}/{split}.log",
     script:
         "../workflow/scripts/prepare_task.py"
 

@@ -197,3 +197,15 @@ def test_snakemake_refuses_before_any_job_naming_the_key(tmp_path, case, edit, n
 def test_snakemake_accepts_job_server_false_from_the_command_line(tmp_path):
     proc = _snakemake(tmp_path, REPO / "configs/smoke.yaml", "--config", "job_server=false")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_config_checker_cli_names_the_yaml_line(tmp_path):
+    """Snakemake's own loader rejects broken YAML without a line; the checker the README points to says it."""
+    path = tmp_path / "broken.yaml"
+    path.write_text("seeds: [0]\ntasks:\n  math: {generator: math\nclaims: {}\n")
+    proc = subprocess.run([sys.executable, "-m", "alignrl.workflow.config", str(path)], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 1 and "line 4, column" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "alignrl.workflow.config", str(REPO / "configs/smoke.yaml")],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == 0, proc.stderr

@@ -407,3 +407,23 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
         return finalize_config(config)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alignrl.workflow.config FILE...``: check config files as the workflow would, with the
+    line of a YAML error (Snakemake's own loader says only "not valid JSON or YAML")."""
+    import sys
+
+    status = 0
+    for path in (sys.argv[1:] if argv is None else argv):
+        try:
+            load_config(path)
+            print(f"{path}: ok")
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
