@@ -209,3 +209,24 @@ def test_config_checker_cli_names_the_yaml_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "alignrl.workflow.config", str(REPO / "configs/smoke.yaml")],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_task_named_apart_from_its_generator_runs_end_to_end(tmp_path):
+    """`tasks: {kor: {generator: logic}}` used to crash pretraining with KeyError: unknown task 'kor'."""
+    cfg = copy.deepcopy(SMOKE)
+    cfg["tasks"] = {"kor": {**cfg["tasks"]["logic"], "generator": "logic"}}
+    cfg["models"] = {"A": cfg["models"]["A"]}
+    cfg["models"]["A"]["corpus"]["task_fractions"] = {"kor": 0.5}
+    cfg["claims"] = {"ground_truth": cfg["claims"]["ground_truth"]}
+    cfg["tables"] = {"table2": {"title": "renamed task", "claims": ["ground_truth"]}}
+    cfg["figure1"], cfg["dial"], cfg["large_k"], cfg["contamination"] = {}, {}, {}, {}
+    cfg["sensitivity"] = {"lrs": [], "claims": [], "seeds": [0]}
+    path = tmp_path / "kor.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "results/table2.csv", "-s", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--cores", "2", "--configfile", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "A,kor,test" in (tmp_path / "results/table2.csv").read_text()

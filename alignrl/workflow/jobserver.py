@@ -293,7 +293,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_workdirs(tmp: str | None = None, min_age_s: float = 60.0) -> list[str]:
+def sweep_stale_workdirs(tmp: str | None = None, min_age_s: float = 300.0) -> list[str]:
     """Remove this user's server directories whose Snakemake process is gone (a SIGKILL leaves them);
     returns what was removed. A directory without an owner file (older code, or one being created right
     now) goes only once it is ``min_age_s`` old and nothing listens on its socket."""
