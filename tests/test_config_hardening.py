@@ -162,7 +162,7 @@ def test_a_task_named_apart_from_its_generator_is_legitimate():
 
 
 def test_corpus_keys_fractions_by_task_name_and_draws_from_the_generator():
-    kw = dict(subskill_fraction=0.2, num_documents=60, seed=3)
+    kw = {"subskill_fraction": 0.2, "num_documents": 60, "seed": 3}
     renamed = build_documents(task_fractions={"kor": 0.5}, task_generators={"kor": "logic"}, **kw)
     plain = build_documents(task_fractions={"logic": 0.5}, **kw)
     assert {d.kind for d in renamed} == {"task:kor", "subskill", "other"}
@@ -176,7 +176,7 @@ def _snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.Completed
     cmd = [sys.executable, "-m", "snakemake", "-n", "results/table2.csv", *extra, "-s", str(REPO / "Snakefile"),
            "--directory", str(workdir), "--cores", "1", "--configfile", str(config)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, check=False)
 
 
 @pytest.mark.parametrize("case,edit,needle", [
@@ -204,10 +204,10 @@ def test_config_checker_cli_names_the_yaml_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("seeds: [0]\ntasks:\n  math: {generator: math\nclaims: {}\n")
     proc = subprocess.run([sys.executable, "-m", "alignrl.workflow.config", str(path)], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), check=False)
     assert proc.returncode == 1 and "line 4, column" in proc.stderr, proc.stderr
     proc = subprocess.run([sys.executable, "-m", "alignrl.workflow.config", str(REPO / "configs/smoke.yaml")],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), check=False)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -227,6 +227,6 @@ def test_task_named_apart_from_its_generator_runs_end_to_end(tmp_path):
     cmd = [sys.executable, "-m", "snakemake", "results/table2.csv", "-s", str(REPO / "Snakefile"),
            "--directory", str(tmp_path), "--cores", "2", "--configfile", str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0"))
+                          env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0"), check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "A,kor,test" in (tmp_path / "results/table2.csv").read_text()
