@@ -19,6 +19,11 @@ if not workflow.overwrite_configfiles:
 
 # Defaults are filled by alignrl.workflow.config.finalize_config (rules/common.smk), which knows that a claim's
 # `training` block holds overrides only and must not be padded with defaults.
+# First the checks Snakemake's validate cannot make (duplicate YAML keys, a typo named with its nearest key
+# instead of the whole schema, 'false' from --config as a boolean); then the schema itself.
+from alignrl.workflow.config import prevalidate
+
+prevalidate(config, workflow.configfiles)
 validate(config, "schemas/config.schema.yaml", set_default=False)
 
 
@@ -39,6 +44,8 @@ include: "rules/contamination.smk"
 # Local runs fork each Python job from one warm process (alignrl.workflow.jobserver): no interpreter start and
 # no torch/transformers imports per job. Same results; remote executors never use it.
 onstart:
+    if workflow.local_exec:  # a SIGINT to Snakemake's PID stops the running jobs too (see relay_interrupts)
+        jobserver.relay_interrupts()
     jobserver.workflow_hook(
         "start", enabled=config["job_server"] and workflow.local_exec, log_path=paths.JOB_SERVER_LOG
     )

@@ -1,12 +1,13 @@
+# One job per split: a deleted split regenerates alone (same bytes: every split is drawn from the task's
+# seed) and leaves the others, and everything downstream of them, untouched.
 rule prepare_task:
     output:
-        train=paths.split_data("train"),
-        val=paths.split_data("val"),
-        test=paths.split_data("test"),
+        paths.SPLIT,
     log:
-        paths.log("data", "{task}"),
+        paths.log("data", "{task}", "{split}"),
     wildcard_constraints:
         task=one_of(SYNTHETIC_TASKS),
+        split="train|val|test",
     conda:
         "../envs/cpu.yaml"
     resources:

@@ -40,6 +40,7 @@ def test_defaults_are_filled_inside_map_entries():
     cfg = smoke()
     del cfg["models"]["A"]["size"]["tie_word_embeddings"]
     del cfg["claims"]["ground_truth"]["description"]
+    del cfg["claims"]["ground_truth"]["entropy_coef"]
     finalize_config(cfg)
     assert cfg["models"]["A"]["size"]["tie_word_embeddings"] is True
     assert cfg["claims"]["ground_truth"]["entropy_coef"] == 0.0
@@ -85,7 +86,8 @@ def test_claim_overrides_shared_training_settings():
          "claims.one_shot_selected.data.history_claim"),
         (lambda c: c["claims"]["variance_history"]["data"].update(selection="one_shot"),
          "data.history_claim"),
-        (lambda c: c["claims"].update(quiet={"reward": "none", "advantage": "grpo", "entropy_coef": 1.0}),
+        (lambda c: c["claims"].update(quiet={"reward": "none", "advantage": "grpo", "entropy_coef": 1.0,
+                                            "training": {"dynamic_sampling": True}}),
          "claims.quiet.training.dynamic_sampling"),
         (lambda c: c["figure1"].update(Extra="unknown_claim"), "figure1.Extra"),
         (lambda c: c["sensitivity"].update(claims=["unknown_claim"]), "sensitivity.claims"),

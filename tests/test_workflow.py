@@ -119,6 +119,15 @@ def test_smoke_workflow_end_to_end(tmp_path):
     sweep = pd.read_csv(tmp_path / "results/lr_sensitivity.csv")
     assert sorted(set(sweep.lr)) == [1e-4, 3e-4] and "flips" in sweep.columns
 
+    # Every RL run really trained: updates with a gradient, final weights unlike the base's (the jobs
+    # check it too: the smoke config sets require_training_updates).
+    from alignrl.native.run_check import check_run_trained
+
+    runs = sorted((tmp_path / "results/runs").glob("*/*/*/seed*"))
+    assert len(runs) == 26
+    for run in runs:
+        assert check_run_trained(run, tmp_path / "models" / run.parts[-3])["updates"] > 0
+
     # The one-shot run trained on exactly the example its selection recorded.
     record = json.loads((tmp_path / "data/one_shot/one_shot_selected/A/math/seed0.json").read_text())
     info = json.loads((tmp_path / "results/runs/one_shot_selected/A/math/seed0/run_info.json").read_text())
@@ -254,7 +263,6 @@ def _check_audit(root: Path) -> None:
         s.to_parquet(path, index=False)
 
     def swap_weights(path: Path) -> None:
-        # (the smoke runs may all equal their base model: 3 steps whose groups can all be uniform)
         path.write_bytes((root / "models/B/model.safetensors").read_bytes())
 
     def regenerate(path: Path) -> None:

@@ -34,9 +34,10 @@ EVAL_DIR = "eval"
 # Names that would collide with a path component or with the base model's claim name. A claim, model,
 # task, benchmark or table with one of these names (or outside NAME_PATTERN) must be refused by the config.
 RESERVED_NAMES = frozenset({BASE, BASELINE_DIR, EVAL_DIR, "runs", "checkpoints", "large_k", "contamination",
-                            "benchmarks", "figures", "one_shot"})
-# One path component: letters, digits, '.', '_', '-' (no '/', no leading dot, no braces).
-NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+                            "benchmarks", "figures", "one_shot", RESULTS, DATA, MODELS, LOGS, "train", "val"})
+# One path component: letters, digits, '_', '.', '+', '-', starting with a letter or digit (no '/', no
+# leading dot, no braces, no whitespace). Names of the form seed<N> are refused as well (config_checks).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$"
 
 # Keys shared by several templates: one run, one cell.
 RUN_KEY = "{claim}/{model}/{task}/seed{seed}"

@@ -92,11 +92,12 @@ def other_text(rng: random.Random) -> str:
 
 
 # --- the mixture -----------------------------------------------------------------------------------
-def _validate(task_fractions: Mapping[str, float], subskill_fraction: float, num_documents: int) -> None:
+def _validate(task_fractions: Mapping[str, float], subskill_fraction: float, num_documents: int,
+              generators: Mapping[str, str]) -> None:
     for name, frac in task_fractions.items():
         if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0.0 <= frac <= 1.0:
             raise ValueError(f"task_fractions[{name!r}] must be a number in [0, 1], got {frac!r}")
-        get_task(name)  # KeyError naming the known tasks
+        get_task(generators.get(name, name))  # KeyError naming the known tasks
     if not isinstance(subskill_fraction, (int, float)) or not 0.0 <= subskill_fraction <= 1.0:
         raise ValueError(f"subskill_fraction must be a number in [0, 1], got {subskill_fraction!r}")
     total = sum(task_fractions.values()) + subskill_fraction
@@ -130,6 +131,7 @@ def build_documents(
     subskill_tasks: Iterable[str] | None = None,
     subskill_lines: tuple[int, int] = (2, 4),
     extra_documents: Iterable[Document] = (),
+    task_generators: Mapping[str, str] | None = None,
 ) -> list[Document]:
     """The shuffled corpus with each document's kind; deterministic for the arguments.
 
@@ -137,8 +139,11 @@ def build_documents(
     test problems); with none, the corpus is exactly the mixture. `subskill_tasks` defaults to every
     registered task. Each kind draws from its own random stream,
     so e.g. the task examples do not change when only the other-text share changes the shuffle.
+    `task_fractions` is keyed by configured task name; `task_generators` maps a name to its generator
+    where the two differ (a task `kor` with generator `logic`); the document kind keeps the task name.
     """
-    _validate(task_fractions, subskill_fraction, num_documents)
+    generators = dict(task_generators or {})
+    _validate(task_fractions, subskill_fraction, num_documents, generators)
     excluded = frozenset(exclude_questions)
     skill_names = sorted(TASKS) if subskill_tasks is None else list(subskill_tasks)
     for name in skill_names:
@@ -155,7 +160,8 @@ def build_documents(
         rng = random.Random(f"{seed}/corpus/{kind}")
         n = counts[kind]
         if kind.startswith(TASK_PREFIX):
-            task = get_task(kind[len(TASK_PREFIX):])
+            name = kind[len(TASK_PREFIX):]
+            task = get_task(generators.get(name, name))
             made, misses = 0, 0
             while made < n:
                 p = task.sample(rng)
@@ -192,6 +198,7 @@ def build_corpus(
     template: str = "{question}",
     exclude_questions: Iterable[str] = (),
     subskill_tasks: Iterable[str] | None = None,
+    task_generators: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The corpus texts (see `build_documents`)."""
     return [
@@ -204,6 +211,7 @@ def build_corpus(
             template=template,
             exclude_questions=exclude_questions,
             subskill_tasks=subskill_tasks,
+            task_generators=task_generators,
         )
     ]
 

@@ -160,6 +160,7 @@ def pretrain(
     provenance_args: Mapping[str, Any] | None = None,
     contaminate_with: Sequence[tuple[str, str, str, str]] = (),
     contaminate_copies: int = 0,
+    task_generators: Mapping[str, str] | None = None,
 ) -> dict:
     """Build corpus, tokenizer and model, pretrain, save; returns the summary (also in pretrain_info.json).
 
@@ -170,6 +171,7 @@ def pretrain(
     along training); it must leave the model in train mode and not touch the RNG it does not own.
     `contaminate_with`: (task, question, solution, answer) of evaluation problems that a deliberately
     contaminated control adds to its corpus, each `contaminate_copies` times, as worked task documents.
+    `task_generators`: task name -> generator name where they differ (the corpus is keyed by task name).
     `provenance_args`: keyword arguments of `alignrl.trace.provenance.provenance` (rule, wildcards, inputs,
     config_subtree, seeds); the record goes into pretrain_info.json as "provenance".
     """
@@ -190,6 +192,7 @@ def pretrain(
         seed=int(corpus_cfg.get("seed", 0)),
         template=template,
         exclude_questions=excluded,
+        task_generators=task_generators,
         extra_documents=[
             Document(CONTAMINATION_PREFIX + task, task_document(question, solution, answer, template))
             for task, question, solution, answer in contaminate_with

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from alignrl.core.errors import ConfigError
+from alignrl.workflow import config_checks
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -227,7 +228,7 @@ def _check_backends(config: dict) -> None:
             )
 
 
-SWEEP_SEPARATOR = "__lr"
+SWEEP_SEPARATOR = config_checks.SWEEP_SEPARATOR
 
 
 def sensitivity_claim_name(claim: str, lr: float) -> str:
@@ -364,11 +365,32 @@ def _check_beyond(config: dict) -> None:
             raise ConfigError(f"config key 'models': the name '{control_model_name(config)}' is reserved for the control")
 
 
+def prevalidate(config: dict, configfiles: list | tuple = (), schema: dict | None = None) -> dict:
+    """What must run before any schema validation, Snakemake's included: re-read the config files strictly
+    (Snakemake's own loader keeps the last of duplicate keys and may give no line), coerce 'true' /
+    'false' strings of boolean keys (``--config job_server=false``), name an unknown key with the nearest
+    valid one (not the whole schema), and require the sections a config cannot do without."""
+    for path in configfiles:
+        config_checks.load_yaml(path)
+    schema = schema or load_schema()
+    if not isinstance(config, dict):
+        raise ConfigError("config: the top level must be a mapping of keys")
+    config_checks.coerce_booleans(config, schema)
+    unknown = config_checks.unknown_keys(config, schema)
+    if unknown:
+        raise ConfigError(unknown)
+    config_checks.check_required_sections(config)
+    config_checks.check_finite(config)
+    return config
+
+
 def finalize_config(config: dict) -> dict:
     """Validate, fill defaults in place, add the sweep's claims and check cross references."""
     schema = load_schema()
+    prevalidate(config, schema=schema)
     validate_against_schema(config, schema)
     _fill_defaults(config, schema)
+    config_checks.check_values(config)
     check_cross_references(config)
     _check_beyond(config)
     _add_sensitivity_claims(config)
@@ -378,14 +400,30 @@ def finalize_config(config: dict) -> dict:
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     """Load a YAML config (as the workflow would see it) and finalize it."""
     path = Path(path)
-    try:
-        with open(path) as fh:
-            config = yaml.safe_load(fh) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    config = config_checks.load_yaml(path) or {}
     if overrides:
         config.update(overrides)
     try:
         return finalize_config(config)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alignrl.workflow.config FILE...``: check config files as the workflow would, with the
+    line of a YAML error (Snakemake's own loader says only "not valid JSON or YAML")."""
+    import sys
+
+    status = 0
+    for path in (sys.argv[1:] if argv is None else argv):
+        try:
+            load_config(path)
+            print(f"{path}: ok")
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

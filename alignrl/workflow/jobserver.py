@@ -279,9 +279,63 @@ class JobServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+WORKDIR_PREFIX = "alignrl-jobs-"
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale_workdirs(tmp: str | None = None, min_age_s: float = 300.0) -> list[str]:
+    """Remove this user's server directories whose Snakemake process is gone (a SIGKILL leaves them);
+    returns what was removed. A directory without an owner file (older code, or one being created right
+    now) goes only once it is ``min_age_s`` old and nothing listens on its socket."""
+    removed = []
+    base = Path(tmp or tempfile.gettempdir())
+    for d in base.glob(WORKDIR_PREFIX + "*"):
+        try:
+            st = d.lstat()
+            if not d.is_dir() or d.is_symlink() or st.st_uid != os.getuid():
+                continue
+            owner = d / OWNER_FILE
+            if owner.exists():
+                dead = not _alive(int(owner.read_text().strip() or 0))
+            else:
+                dead = time.time() - st.st_mtime > min_age_s and not _listening(d / "server.sock")
+        except (OSError, ValueError):
+            continue
+        if dead:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(str(d))
+    return removed
+
+
+def _listening(sock_path: Path) -> bool:
+    if not sock_path.exists():
+        return False
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(sock_path))
+        return True
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
 def start(log_path: str | os.PathLike, timeout: float = 120.0, preload: Sequence[str] = PRELOAD) -> JobServer:
     """Start a server that ends with this process; raises RuntimeError if it is not ready within ``timeout``."""
-    workdir = tempfile.mkdtemp(prefix="alignrl-jobs-")  # short path: AF_UNIX paths are limited to ~107 bytes
+    sweep_stale_workdirs()
+    workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)  # short path: AF_UNIX paths are limited to ~107 bytes
+    # who owns it: a later start removes the directory once this process is gone (see sweep_stale_workdirs)
+    Path(workdir, OWNER_FILE).write_text(f"{os.getpid()}\n")
     path = os.path.join(workdir, "server.sock")
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -289,6 +343,7 @@ def start(log_path: str | os.PathLike, timeout: float = 120.0, preload: Sequence
             [sys.executable, "-m", "alignrl.workflow.jobserver", path, str(os.getpid()), ",".join(preload)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
+    _SERVER_PIDS.add(process.pid)
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
         if process.poll() is not None:
@@ -329,6 +384,67 @@ def workflow_hook(event: str, enabled: bool = False, log_path: str | os.PathLike
             _WORKFLOW_SERVERS.pop().stop()
     else:
         raise ValueError(f"workflow_hook: unknown event {event!r} (expected 'start' or 'stop')")
+
+
+# ---------------------------------------------------------------- interrupts (the Snakemake process)
+_SERVER_PIDS: set[int] = set()
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children
+
+
+def job_processes(root: int | None = None) -> list[int]:
+    """Every descendant of ``root`` (this process) except the job servers and what they forked: the
+    served jobs are reached through their thin processes, which forward signals to them."""
+    children = _children_map()
+    found, todo = [], list(children.get(root or os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        if pid in _SERVER_PIDS:
+            continue
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def relay_interrupts() -> bool:
+    """Make a SIGINT sent to Snakemake's own PID (a scheduler, ``kill -INT``) interrupt the running jobs.
+
+    Snakemake answers SIGINT by shutting its local job pool down, which waits for every running job to end
+    on its own (measured: 22 s for a long job) and then deletes their outputs anyway. A terminal's Ctrl-C
+    reaches the jobs because they share its process group; a SIGINT to the PID alone does not. This
+    handler passes it to every job process first, so each stops at once (the trainer resumes from its
+    last checkpoint), then lets Snakemake handle it as before. Linux only (/proc); returns whether the
+    handler was installed (only from the main thread)."""
+    if not Path("/proc/self/stat").exists():
+        return False
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        for pid in job_processes():
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Write a synthetic task's train / val / test splits in verl's row format."""
+"""Write one split (train, val or test) of a synthetic task in verl's row format.
+
+All three splits come from one seeded draw (`make_splits`, disjoint by construction), so the job draws
+them all and writes the one asked for: its bytes do not depend on which split ran first."""
 from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
@@ -10,8 +13,8 @@ from alignrl.claims.tasks import get_task, make_splits
 with log_to(snakemake.log[0]):
     cfg = snakemake.params.task
     task = get_task(cfg["generator"])
-    splits = make_splits(task, cfg["split_sizes"], cfg["seed"])
-    for split, problems in splits.items():
-        rows = problems_to_rows(problems, snakemake.wildcards.task, task.ability, split, snakemake.params.template)
-        write_rows(rows, snakemake.output[split])
-        print(f"{snakemake.wildcards.task}/{split}: {len(rows)} rows -> {snakemake.output[split]}")
+    split = snakemake.wildcards.split
+    problems = make_splits(task, cfg["split_sizes"], cfg["seed"])[split]
+    rows = problems_to_rows(problems, snakemake.wildcards.task, task.ability, split, snakemake.params.template)
+    write_rows(rows, snakemake.output[0])
+    print(f"{snakemake.wildcards.task}/{split}: {len(rows)} rows -> {snakemake.output[0]}")

@@ -56,4 +56,14 @@ with log_to(snakemake.log[0]):
             on_stale="restart",  # Snakemake reruns this job only when its inputs or settings changed
             provenance_args={"rule": snakemake.rule, "wildcards": dict(snakemake.wildcards), "inputs": inputs},
         )
+        from alignrl.native.run_check import RunDidNotTrain, check_run_trained
+
+        # a run that never updated reports the base model's numbers as a trained model's; at zero alignment
+        # that is a finding (warned), in a config that requires updates (the smoke tests) a failure
+        try:
+            check_run_trained(out_dir, snakemake.input.model)
+        except RunDidNotTrain as exc:
+            if snakemake.config.get("require_training_updates", False):
+                raise
+            print(f"WARNING: {exc}")
     print({k: v for k, v in summary.items() if k != "provenance"})
