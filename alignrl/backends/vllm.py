@@ -157,11 +157,11 @@ def evaluate_with_vllm(
         max_model_len=vllm_cfg.get("max_model_len"),
         dtype=vllm_cfg["dtype"],
         seed=int(seed),
+        # on the CPU build this is the fraction of the machine's RAM vLLM reserves (its KV cache included)
+        gpu_memory_utilization=float(vllm_cfg["gpu_memory_utilization"]),
     )
     if on_cpu:
         engine_args["enforce_eager"] = True  # no graph capture on CPU; compiling would cost more than tiny runs take
-    else:
-        engine_args["gpu_memory_utilization"] = float(vllm_cfg["gpu_memory_utilization"])
     llm = LLM(**engine_args)
     outputs = llm.generate(
         [{"prompt_token_ids": r.prompt_token_ids} for r in requests],
