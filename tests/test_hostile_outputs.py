@@ -52,3 +52,73 @@ def test_verifiers_never_raise_or_hang(pred, truth):
         start = time.perf_counter()
         assert isinstance(get_task(name).verify(pred, truth), bool)
         assert time.perf_counter() - start < 2.0
+
+
+# ----------------------------------------------------------------------------- issue 19.6: one box, really
+
+DOUBLE_BOXES = [
+    "<think>x</think><answer>\\boxed{\\boxed{42}}</answer>",
+    "<think>x</think><answer>\\boxed{42}\\boxed{42}</answer>",
+    "<think>x</think><answer>\\boxed{{\\boxed{42}}}</answer>",
+    "<think>x</think><answer>\\boxed{42 \\boxed{42}}</answer>",
+]
+
+
+@pytest.mark.parametrize("text", DOUBLE_BOXES)
+@pytest.mark.parametrize("task_name", ["math", "math_verify", "math_verify_tag"])
+def test_nested_or_duplicated_boxes_earn_nothing(text, task_name):
+    group = RewardGroup(responses=[text] * 4, ground_truth="42", task=get_task(task_name), seed=0,
+                        mean_logprobs=[-0.5] * 4, group_id=1)
+    for reward in sorted(FORMAT_GATED):
+        result = compute_rewards(reward, group)
+        assert result.rewards == [0.0] * 4, (reward, text)
+        assert result.correct == [False] * 4
+
+
+# ----------------------------------------------------------------------------- issue 19.7: verify once, bound sympy
+
+
+class CountingTask:
+    """A grader that counts its verifications."""
+
+    name = "counting"
+    answer_format = "boxed"
+
+    def __init__(self):
+        self.calls = []
+
+    def verify(self, predicted, ground_truth):
+        self.calls.append(predicted)
+        return predicted == ground_truth
+
+
+@pytest.mark.parametrize("reward", sorted(FORMAT_GATED - {"format"}))
+def test_each_response_is_verified_once_per_call(reward):
+    task = CountingTask()
+    texts = ["<think>a</think><answer>\\boxed{1}</answer>", "<think>a</think><answer>\\boxed{2}</answer>",
+             "garbage \\boxed{3}", "<answer>\\boxed{4}</answer>"]
+    result = compute_rewards(reward, RewardGroup(texts, "1", task, seed=0, group_id=0))
+    assert result.correct == [True, False, False, False]
+    # the two well-formatted answers once each; badly formatted responses cannot be paid and are not verified
+    assert sorted(task.calls) == ["1", "2"]
+
+
+def test_an_over_long_answer_is_refused_without_calling_the_comparer():
+    from alignrl.claims.math_grader import MathGrader
+
+    grader = MathGrader(timeout=1.0, max_answer_chars=200)
+    huge = "<think>x</think><answer>\\boxed{" + "1+" * 1_000_000 + "1}</answer>"
+
+    class Math:
+        name, answer_format = "m", "boxed"
+        verify = staticmethod(grader.verify)
+
+    result = compute_rewards("ground_truth", RewardGroup([huge], "2", Math(), seed=0))
+    assert result.correct == [False] and result.rewards == [0.0]
+    assert grader.refused == 1 and grader.comparisons == 0
+    assert grader._worker is None  # no worker was even started
+    # an answer up to twice the truth's length still reaches the comparer
+    long_truth = "x" * 300
+    assert grader.verify(long_truth[:-1] + "y", long_truth) is False
+    assert grader.comparisons == 1
+    grader.close()

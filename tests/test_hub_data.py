@@ -121,3 +121,36 @@ def test_hub_model_from_a_local_copy_and_a_clear_error_offline(tmp_path):
                          timeout=300, cwd=tmp_path)
     message = out.stdout.split("MESSAGE:", 1)[1]
     assert "model 'llama'" in message and "meta-llama/Llama-3.1-8B-Instruct" in message and "local_path" in message
+
+
+def _kor_release_copy(root: Path) -> Path:
+    """A local copy in KOR-Bench's released layout (KOR-Bench/KOR-Bench on GitHub): data/<subset>/{sample,rule}.jsonl."""
+    sub = root / "data" / "operation"
+    sub.mkdir(parents=True)
+    (sub / "rule.jsonl").write_text(
+        json.dumps({"idx": "1", "title": "@", "rule_content": "a@b = a + 2b.", "tag": "Basic Level"}) + "\n"
+        + json.dumps({"idx": "2", "title": "#", "rule_content": "a#b = a * b.", "tag": "Basic Level"}) + "\n")
+    (sub / "sample.jsonl").write_text(
+        json.dumps({"idx": "1", "question": "Compute 1@2.\nWrap it like this: [[your answer]].", "answer": "[[5]]",
+                    "rule_id": "1"}) + "\n"
+        + json.dumps({"idx": "2", "question": "Compute 2#3.", "answer": "[[6]]", "rule_id": "2"}) + "\n")
+    return sub
+
+
+@pytest.mark.parametrize("which", ["dir", "sample"])
+def test_kor_bench_release_layout_joins_each_rule_to_its_questions(tmp_path, which):
+    sub = _kor_release_copy(tmp_path)
+    spec = {"loader": "kor_bench", "hub_id": "KOR-Bench/KOR-Bench", "subset": "operation", "split": "train",
+            "local_path": str(sub if which == "dir" else sub / "sample.jsonl")}
+    records = load_records("kor_operation", spec)
+    assert [r["rule_content"] for r in records] == ["a@b = a + 2b.", "a#b = a * b."]
+    question, answer = LOADERS["kor_bench"](records[0])
+    assert question.startswith("a@b = a + 2b.\n\nCompute 1@2.") and answer == "5"  # [[5]] unwrapped
+
+
+def test_kor_bench_release_with_a_missing_rule_is_named(tmp_path):
+    sub = _kor_release_copy(tmp_path)
+    (sub / "rule.jsonl").write_text(json.dumps({"idx": "1", "rule_content": "a@b = a + 2b."}) + "\n")
+    spec = {"loader": "kor_bench", "hub_id": "KOR-Bench/KOR-Bench", "split": "train", "local_path": str(sub)}
+    with pytest.raises(HubDataError, match="rule_id '2' has no rule"):
+        load_records("kor_operation", spec)

@@ -67,3 +67,55 @@ def test_timeout_in_a_worker_thread_grades_wrong_and_recovers():
 def test_timeout_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         MathGrader(timeout=0)
+
+
+def test_a_script_without_main_guard_fails_fast_naming_the_cause(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "grade.py"
+    script.write_text(
+        "from alignrl.claims.math_grader import MathGrader\n"
+        "g = MathGrader(startup_timeout=300)\n"
+        "print(g.verify('0.5', '1/2'))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env)
+    assert time.monotonic() - start < 200  # not the 300 s start-up timeout
+    assert proc.returncode != 0
+    assert "WorkerStartError" in proc.stderr and "__main__" in proc.stderr and str(script) in proc.stderr
+    assert "did not start within" not in proc.stderr
+
+
+def test_math_verify_timeout_warning_is_silenced(capfd):
+    import math_verify.grader
+    import math_verify.parser
+
+    # the warning is shown once per process: re-arm it here, and in the worker it is fresh anyway
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = False
+    math_verify.parser.TIMEOUT_WARNING_SHOWN = False
+    from alignrl.claims.math_grader import math_verify_equal
+
+    assert math_verify_equal("0.5", "\\frac{1}{2}")
+    grader = MathGrader(timeout=30)
+    try:
+        assert grader.verify("0.5", "\\frac{1}{2}") and grader.comparisons == 1
+    finally:
+        grader.close()
+    out, err = capfd.readouterr()
+    assert "Timeout is disabled" not in out + err
+
+
+def test_the_warning_filter_is_what_silences_it(caplog):
+    import logging
+
+    import math_verify.grader
+    from math_verify import parse, verify
+
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = False
+    logging.getLogger("math_verify.grader").filters.clear()  # without the filter the warning shows
+    with caplog.at_level(logging.WARNING):
+        verify(parse("$1$"), parse("$1$"), timeout_seconds=None)
+    assert "Timeout is disabled" in caplog.text

@@ -80,7 +80,8 @@ def test_token_level_entropy_minimisation_is_a_negative_verl_coefficient(paper):
 
 def test_verl_validation_failures_are_reported(paper):
     ov = overrides_for(paper, "ground_truth", "qwen2.5-7b", "math", 0)
-    bad = ov + ["actor_rollout_ref.actor.ppo_micro_batch_size=4"]  # both micro-batch spellings: verl refuses
+    # both micro-batch spellings with fixed micro-batches: verl refuses (it skips the check with dynamic batches)
+    bad = ov + ["actor_rollout_ref.actor.use_dynamic_bsz=False", "actor_rollout_ref.actor.ppo_micro_batch_size=4"]
     with pytest.raises(ConfigError, match="verl rejects the generated config"):
         compose_config(bad)
     with pytest.raises(ConfigError, match="verl rejects"):

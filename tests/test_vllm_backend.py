@@ -94,7 +94,7 @@ def test_missing_or_extra_samples_are_an_error_naming_the_problem():
 
 
 def test_vllm_sampling_params_accept_our_request_settings():
-    vllm = pytest.importorskip("vllm")  # GPU environments only
+    vllm = pytest.importorskip("vllm", reason="vLLM is not installed here: `make test-vllm` runs this")
     req = build_requests(FakeTokenizer(), rows(1), n=4, temperature=0.6, top_p=0.95, max_new_tokens=8, seed=0)[0]
     params = vllm.SamplingParams(**req.sampling)
     assert params.n == 4 and params.seed == req.sampling["seed"]

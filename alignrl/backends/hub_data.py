@@ -84,7 +84,42 @@ def _kor_bench(rec: Mapping[str, Any]) -> tuple[str, str]:
     # KOR-Bench questions are only answerable with their rule, which must precede the question
     rule = _text(rec.get("rule_content") or rec.get("rule"))
     question = _text(rec.get("question"))
-    return (f"{rule}\n\n{question}" if rule else question), _text(rec.get("answer"))
+    answer = _text(rec.get("answer"))
+    # the release writes answers as [[answer]] (its prompt's wrapping); the grader compares the bare answer
+    if answer.startswith("[[") and answer.endswith("]]"):
+        answer = answer[2:-2].strip()
+    return (f"{rule}\n\n{question}" if rule else question), answer
+
+
+def _kor_release(path: Path) -> list[dict[str, Any]] | None:
+    """Records of KOR-Bench's released layout (``data/<subset>/sample.jsonl`` + ``rule.jsonl``), rules joined in.
+
+    ``path`` is the subset directory or its ``sample.jsonl``; None when it is not that layout. A sample whose
+    ``rule_id`` has no rule is an error: without its rule a KOR question cannot be answered.
+    """
+    sample = path / "sample.jsonl" if path.is_dir() else path
+    rules_file = sample.parent / "rule.jsonl"
+    if sample.name != "sample.jsonl" or not sample.is_file() or not rules_file.is_file():
+        return None
+
+    def read(f: Path) -> list[dict[str, Any]]:
+        out = []
+        for line_no, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except ValueError as exc:
+                    raise HubDataError(f"{f}, line {line_no}: not JSON ({exc})") from exc
+        return out
+
+    rules = {str(r.get("idx")): r.get("rule_content") for r in read(rules_file)}
+    records = []
+    for i, rec in enumerate(read(sample)):
+        rule = rules.get(str(rec.get("rule_id")))
+        if not rule:
+            raise HubDataError(f"{sample}, record {i}: rule_id {rec.get('rule_id')!r} has no rule in {rules_file}")
+        records.append({**rec, "rule_content": rule})
+    return records
 
 
 LOADERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
@@ -120,6 +155,9 @@ def load_records(name: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
             path = Path(local)
             if not path.exists():
                 raise HubDataError(f"dataset '{name}': local_path {path} does not exist")
+            released = _kor_release(path) if spec.get("loader") == "kor_bench" else None
+            if released is not None:
+                return released
             if path.is_dir():
                 ds = datasets.load_from_disk(str(path))
                 if isinstance(ds, datasets.DatasetDict):

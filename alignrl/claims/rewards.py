@@ -26,11 +26,11 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Set
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from alignrl.claims.answer import extract_answer, is_well_formatted, normalize_answer
+from alignrl.claims.answer import answer_format_of, extract_answer, is_well_formatted, normalize_answer
 
 __all__ = [
     "FORMAT_GATED",
@@ -110,6 +110,10 @@ class _FormatGated(Set):
     def __repr__(self) -> str:
         return f"FORMAT_GATED({sorted(self)})"
 
+    @classmethod
+    def _from_iterable(cls, names):  # set operations (FORMAT_GATED - {...}) give a plain frozenset
+        return frozenset(names)
+
 
 #: Rewards of the form ``fmt * x``: a badly formatted response always gets 0.
 FORMAT_GATED: Set[str] = _FormatGated()
@@ -133,19 +137,48 @@ def register_reward(name: str, *, format_gated: bool) -> Callable[[RewardFn], Re
     return deco
 
 
+class _VerifyOnce:
+    """A task whose ``verify`` answers each (answer, truth) pair once per :func:`compute_rewards` call.
+
+    A reward and the true correctness both need the verdict; under math-verify each one can cost a
+    worker round trip or a full timeout, so the second asks the memo. Everything else is the task's.
+    """
+
+    def __init__(self, task: Any):
+        self._task = task
+        self._memo: dict[tuple[str | None, str], bool] = {}
+        self.answer_format = answer_format_of(task)
+
+    def verify(self, predicted: str | None, ground_truth: str) -> bool:
+        key = (predicted, ground_truth)
+        if key not in self._memo:
+            self._memo[key] = bool(self._task.verify(predicted, ground_truth))
+        return self._memo[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._task, name)
+
+
 def compute_rewards(name: str, group: RewardGroup) -> RewardResult:
-    """Score ``group`` with the reward registered as ``name``; KeyError lists the known names."""
+    """Score ``group`` with the reward registered as ``name``; KeyError lists the known names.
+
+    Each response's answer is verified at most once (and only when it is well formatted), whichever
+    reward asks: see :class:`_VerifyOnce`.
+    """
     try:
         fn = REWARDS[name]
     except KeyError:
         raise KeyError(f"unknown reward {name!r}; known: {sorted(REWARDS)}") from None
+    if not isinstance(group.task, _VerifyOnce):
+        group = replace(group, task=_VerifyOnce(group.task))
     rewards = [float(r) for r in fn(group)]
     if len(rewards) != len(group.responses):
         raise RuntimeError(
             f"reward {name!r} returned {len(rewards)} values for {len(group.responses)} responses"
         )
-    answers = [extract_answer(t) for t in group.responses]
-    fmt = [is_well_formatted(t) for t in group.responses]
+    mode = answer_format_of(group.task)
+    answers = [extract_answer(t, mode) for t in group.responses]
+    fmt = [is_well_formatted(t, mode) for t in group.responses]
     correct = [f and bool(group.task.verify(a, group.ground_truth)) for f, a in zip(fmt, answers)]
     return RewardResult(
         rewards=rewards,
@@ -160,11 +193,21 @@ def compute_rewards(name: str, group: RewardGroup) -> RewardResult:
 
 
 def _fmt(group: RewardGroup) -> list[float]:
-    return [1.0 if is_well_formatted(t) else 0.0 for t in group.responses]
+    mode = answer_format_of(group.task)
+    return [1.0 if is_well_formatted(t, mode) else 0.0 for t in group.responses]
 
 
 def _acc(group: RewardGroup) -> list[bool]:
-    return [bool(group.task.verify(extract_answer(t), group.ground_truth)) for t in group.responses]
+    """Verdicts of the well-formatted responses; a badly formatted one is False unverified.
+
+    Every caller multiplies by the format gate, so verifying a response that cannot be paid would only
+    spend time (a megabyte of degenerate text on the math-verify path).
+    """
+    mode = answer_format_of(group.task)
+    return [
+        is_well_formatted(t, mode) and bool(group.task.verify(extract_answer(t, mode), group.ground_truth))
+        for t in group.responses
+    ]
 
 
 def correctness(group: RewardGroup) -> list[bool]:
@@ -240,7 +283,7 @@ def majority_vote_reward(group: RewardGroup) -> list[float]:
     is paid exactly when it belongs to the winning cluster. No answer anywhere -> all rewards 0.
     Format gating keeps this comparable to ``ground_truth``: only the label source differs.
     """
-    answers = [extract_answer(t) for t in group.responses]
+    answers = [extract_answer(t, answer_format_of(group.task)) for t in group.responses]
     label = majority_label(answers)
     if label is None:
         return [0.0] * len(answers)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from alignrl.claims.answer import extract_answer, is_well_formatted
+from alignrl.claims.answer import answer_format_of, extract_answer, is_well_formatted
 from alignrl.claims.passk import bootstrap_ci, pass_at_k_table, per_problem_pass_at_k
 
 __all__ = ["SAMPLE_COLUMNS", "sample_record", "samples_frame", "summarize", "task_of_row"]
@@ -45,14 +45,15 @@ def sample_record(
 
     Shared by every sampling backend, so native and vLLM evaluations grade identically.
     """
-    answer = extract_answer(text)
+    mode = answer_format_of(task)  # the grader says which answer format it reads
+    answer = extract_answer(text, mode)
     return {
         "problem_id": problem_id,
         "sample_index": int(sample_index),
         "text": text,
         "extracted_answer": answer,
         "correct": bool(task.verify(answer, truth)),
-        "well_formatted": bool(is_well_formatted(text)),
+        "well_formatted": bool(is_well_formatted(text, mode)),
         "response_tokens": int(response_tokens),
         "finished": bool(finished),
         "ground_truth": truth,
