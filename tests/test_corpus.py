@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from alignrl.claims.answer import build_prompt, extract_answer, format_response, is_well_formatted
-from alignrl.native.corpus import OTHER, SUBSKILL, build_corpus, build_documents, corpus_stats, task_document
 from alignrl.claims.tasks import get_task, make_splits
+from alignrl.native.corpus import OTHER, SUBSKILL, build_corpus, build_documents, corpus_stats, task_document
 from alignrl.native.tokenizer import IM_END, render_chat_prompt
 
 TEMPLATE = "Q : {question}"

@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from alignrl.native import evaluate as evaluate_module
 from alignrl.claims.answer import format_response
+from alignrl.claims.passk import pass_at_k_table
 from alignrl.claims.rows import problems_to_rows
 from alignrl.claims.scoring import SAMPLE_COLUMNS, task_of_row
-from alignrl.native.evaluate import evaluate
-from alignrl.trace.records import write_evaluation
-from alignrl.native.modeling import build_model
-from alignrl.claims.passk import pass_at_k_table
-from alignrl.native.sampling import Completion
 from alignrl.claims.tasks import get_task, make_splits
+from alignrl.native import evaluate as evaluate_module
+from alignrl.native.evaluate import evaluate
+from alignrl.native.modeling import build_model
+from alignrl.native.sampling import Completion
 from alignrl.native.tokenizer import build_tokenizer, render_chat_prompt
+from alignrl.trace.records import write_evaluation
 
 torch.set_num_threads(1)
 

@@ -7,8 +7,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from alignrl.claims.answer import build_prompt, extract_answer, format_response
-from alignrl.native.corpus import build_corpus, other_text, task_document
 from alignrl.claims.tasks import get_task
+from alignrl.native.corpus import build_corpus, other_text, task_document
 from alignrl.native.tokenizer import (
     CHAT_TEMPLATE,
     IM_END,

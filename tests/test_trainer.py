@@ -16,11 +16,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
+from alignrl.claims.answer import format_response
+from alignrl.claims.rewards import RewardResult
 from alignrl.native import grpo as loop
 from alignrl.native import minibatch
-from alignrl.claims.answer import format_response
 from alignrl.native.modeling import build_model
-from alignrl.claims.rewards import RewardResult
 from alignrl.native.tokenizer import build_tokenizer, chat_prompt
 from alignrl.native.trainer import LOG_COLUMNS, TrainConfig, TrainingStopped, latest_checkpoint, train
 

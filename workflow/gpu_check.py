@@ -33,8 +33,8 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def dry_run(workdir: Path) -> dict:
-    from alignrl.workflow.config import load_config, training_settings
     from alignrl.backends.verl import build_overrides, compose_config
+    from alignrl.workflow.config import load_config, training_settings
 
     proc = snakemake(workdir, "-n", "--cores", "1")
     if proc.returncode != 0:
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         report = dry_run(workdir)
     else:
-        from alignrl.workflow.config import load_config
         from alignrl.core.runtime import require_gpu
+        from alignrl.workflow.config import load_config
 
         require_gpu("gpu_check", "verl + vllm")
         proc = snakemake(workdir, "--cores", str(args.cores))

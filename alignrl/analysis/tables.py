@@ -7,9 +7,8 @@ standard error. The gain over the base model is a paired bootstrap over the same
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from alignrl.analysis.decide import verdict
 from alignrl.claims.passk import bootstrap_ci, per_problem_pass_at_k
 from alignrl.core.paths import BASE, CellSource
 from alignrl.core.runtime import read_json
+
 
 def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
     """Rows = problems (index problem_id), columns = k: the unbiased estimate from that problem's samples."""

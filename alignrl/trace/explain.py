@@ -118,7 +118,7 @@ def _metrics_lines(metrics_path: Path) -> list[str]:
     samples = metrics_path.with_name("samples.parquet")
     lines = [
         f"  - metrics: {metrics_path}",
-        f"      pass@k: " + ", ".join(f"@{k} {v:.4f}" for k, v in m.get("pass_at_k", {}).items()),
+        "      pass@k: " + ", ".join(f"@{k} {v:.4f}" for k, v in m.get("pass_at_k", {}).items()),
         f"      n = {m.get('n')} samples per problem on {m.get('num_problems')} problems, evaluation config "
         f"hash {_short(prov.get('config_hash'))}, seeds {prov.get('seeds')}",
         f"      evaluated {prov.get('started_at')} -> {prov.get('finished_at')} with code {_git(prov)}",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from alignrl.analysis.contamination import summarize_probe
 from alignrl.claims.contamination import REFERENCE, TEST
-from alignrl.native.probe import probe
 from alignrl.claims.rows import read_rows
-from alignrl.trace.provenance import provenance
 from alignrl.core.runtime import log_to, set_threads, write_json_atomic
+from alignrl.native.probe import probe
+from alignrl.trace.provenance import provenance
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
