@@ -76,7 +76,8 @@ def test_non_canonical_spacing_is_normalised(tok):
 
 def test_metaspace_spacing_round_trips_anything(corpus):
     tok = build_tokenizer(corpus, spacing="metaspace")
-    for text in ["\n\na  b 2 .\n", " 7", "a\n b", "{ 3 }", "2 3", "x.", "<think>\n</think>\n<answer>\\boxed{1 2}</answer>"]:
+    for text in ["\n\na  b 2 .\n", " 7", "a\n b", "{ 3 }", "2 3", "x.",
+                 "<think>\n</think>\n<answer>\\boxed{1 2}</answer>"]:
         assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
     for text in corpus[:50]:
         assert tok.decode(tok.encode(text, add_special_tokens=False)) == text

@@ -39,7 +39,8 @@ def dry_run(workdir: Path) -> dict:
     proc = snakemake(workdir, "-n", "--cores", "1")
     if proc.returncode != 0:
         raise SystemExit(f"snakemake dry run failed:\n{proc.stderr[-3000:]}")
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout.split("Job stats:")[-1], re.M)}
+    stats = proc.stdout.split("Job stats:")[-1]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
     for rule in ("pretrain_model", "train_claim", "baseline_passk", "evaluate_run"):
         if counts.get(rule) != 1:
             raise SystemExit(f"the plan should hold one {rule} job: {counts}")

@@ -259,7 +259,8 @@ def plot_figure1(
                 if hit.empty:
                     continue
                 value = float(hit[metric].iloc[0])
-                err = [[value - float(hit[metric + "_ci_low"].iloc[0])], [float(hit[metric + "_ci_high"].iloc[0]) - value]]
+                err = [[value - float(hit[metric + "_ci_low"].iloc[0])],
+                       [float(hit[metric + "_ci_high"].iloc[0]) - value]]
                 x = ci - 0.4 + width * (bi + 0.5)
                 ax.bar(x, value, width, yerr=err, capsize=2, color=f"C{bi}", label=bar_label if ci == 0 else None)
                 plotted.append({"panel": label, "model": cell.model, "task": cell.task, "bench": cell.bench,
