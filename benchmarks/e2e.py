@@ -79,7 +79,8 @@ def read_jobs(tree: Path, claims: set[str] | None = None) -> list[Job]:
 
 
 _LOG_DIRS = {"pretrain": "models", "baseline": "baseline", "train": "train", "eval": "eval"}
-_SERVED = re.compile(r"\[job server\] ran in forked process \d+: exit status \d+, ([0-9.]+) CPU s, peak RSS ([0-9.]+) MB")
+_SERVED = re.compile(r"\[job server\] ran in forked process \d+: exit status \d+, "
+                     r"([0-9.]+) CPU s, peak RSS ([0-9.]+) MB")
 
 
 def _served_usage(tree: Path, rule: str, parts: tuple[str, ...]) -> dict | None:

@@ -31,7 +31,7 @@ def _ours(steps: int, warmup: int, max_new_tokens: int) -> dict:
 
     from alignrl.claims.rows import problems_to_rows
     from alignrl.claims.tasks import get_task, make_splits
-    from alignrl.native.grpo import Trainer, TrainConfig, row_parts
+    from alignrl.native.grpo import TrainConfig, Trainer, row_parts
 
     path = common.model_dir()
     task = get_task("math")

@@ -136,13 +136,14 @@ def render(r: dict) -> str:
     L += ["## Summary", "", "| comparison | result | target |", "|---|---|---|"]
     s = r.get("sampling")
     if s:
-        L.append(f"| sampling: ours vs `model.generate` (sequences per CPU-second) | **{s['ratio_ours_vs_generate']:.2f}x** "
+        L.append(f"| sampling: ours vs `model.generate` (sequences per CPU-second) | "
+                 f"**{s['ratio_ours_vs_generate']:.2f}x** "
                  f"(before issue 6: {s.get('ratio_ours_hf_vs_generate', float('nan')):.2f}x) | >= 3x |")
     q = r.get("rl")
     if q:
         before = q.get("ratio_ours_before_vs_trl")
-        L.append(f"| RL: ours vs TRL `GRPOTrainer` (optimizer steps per CPU-second) | **{q['ratio_ours_vs_trl']:.2f}x** "
-                 f"(before issue 6: {_f(before)}x) | >= 10x |")
+        L.append(f"| RL: ours vs TRL `GRPOTrainer` (optimizer steps per CPU-second) | "
+                 f"**{q['ratio_ours_vs_trl']:.2f}x** (before issue 6: {_f(before)}x) | >= 10x |")
     g = r.get("grading")
     if g:
         L.append(f"| grading: 2-process pool vs one process (answers/s) | {g['ratio_pool_vs_single']:.2f}x | - |")
@@ -171,20 +172,21 @@ def render(r: dict) -> str:
                  "ours_hf": "ours through the HF forward (the sampler before issue 6)",
                  "generate": "HF `model.generate`"}
         for k, v in s["sides"].items():
-            L.append(f"| {names.get(k, k)} | {v['seq_per_cpu_s']:.1f} | {v['seq_per_s']:.1f} | {v['peak_rss_mb']:.0f} | "
-                     f"{v['rss_setup_mb']:.0f} |")
+            L.append(f"| {names.get(k, k)} | {v['seq_per_cpu_s']:.1f} | {v['seq_per_s']:.1f} | "
+                     f"{v['peak_rss_mb']:.0f} | {v['rss_setup_mb']:.0f} |")
         L.append("")
     if q:
         st = q["settings"]
         L += ["## RL", "",
-              f"{st['prompts']} prompts x {st['samples']} samples per optimizer step, {st['max_new_tokens']} tokens per "
-              f"completion (end-of-sequence disabled), one update on all 128 completions, no KL, no reference "
-              f"model, no old-log-prob forward, {st['threads']} thread; {st['warmup_steps']} warm-up step then "
-              f"{st['timed_steps_per_round']} timed steps per round, {st['rounds']} rounds "
+              f"{st['prompts']} prompts x {st['samples']} samples per optimizer step, {st['max_new_tokens']} "
+              f"tokens per completion (end-of-sequence disabled), one update on all 128 completions, no KL, "
+              f"no reference model, no old-log-prob forward, {st['threads']} thread; {st['warmup_steps']} warm-up "
+              f"step then {st['timed_steps_per_round']} timed steps per round, {st['rounds']} rounds "
               "(`python -m benchmarks.rl`; TRL's settings are in that module's docstring).", "",
               "| side | CPU s / optimizer step | wall s / optimizer step | steps / CPU-s | peak RSS (MB) |",
               "|---|---|---|---|---|"]
-        names = {"ours": "ours", "trl": "TRL `GRPOTrainer`", "ours_before": f"ours before issue 6 (`{q.get('before_rev')}`)"}
+        names = {"ours": "ours", "trl": "TRL `GRPOTrainer`",
+                 "ours_before": f"ours before issue 6 (`{q.get('before_rev')}`)"}
         for k, v in q["sides"].items():
             L.append(f"| {names.get(k, k)} | {v['cpu_seconds_per_step']:.2f} | {v['seconds_per_step']:.2f} | "
                      f"{v['steps_per_cpu_s']:.3f} | {v['peak_rss_mb']:.0f} |")
@@ -262,14 +264,16 @@ def render(r: dict) -> str:
               "| hidden | parameters (M) | sampling (s) | RL step (s) | peak RSS (MB) |",
               "|---|---|---|---|---|"]
         for x in c["model_size"]:
-            L.append(f"| {x['hidden']} | {x['params_m']} | {x['sample_s']:.2f} | {x['rl_step_s']:.2f} | {x['peak_rss_mb']:.0f} |")
+            L.append(f"| {x['hidden']} | {x['params_m']} | {x['sample_s']:.2f} | {x['rl_step_s']:.2f} | "
+                     f"{x['peak_rss_mb']:.0f} |")
         L += ["", "Samples per problem (16 problems, 64 tokens, default model):", "",
               "| n | rows | sampling (s) | peak RSS (MB) |", "|---|---|---|---|"]
         for x in c["samples_per_problem"]:
             L.append(f"| {x['n']} | {x['rows']} | {x['sample_s']:.2f} | {x['peak_rss_mb']:.0f} |")
         if c.get("claims"):
-            L += ["", "Number of claims (x 2 models x 2 tasks, one seed; simulated 2-core wall of the table's jobs):", "",
-                  "| claims | RL runs | wall, measured job times (min) | wall, after speed-ups (min) |", "|---|---|---|---|"]
+            L += ["", "Number of claims (x 2 models x 2 tasks, one seed; simulated 2-core wall of the table's jobs):",
+                  "", "| claims | RL runs | wall, measured job times (min) | wall, after speed-ups (min) |",
+                  "|---|---|---|---|"]
             for x in c["claims"]:
                 L.append(f"| {x['claims']} | {x['runs']} | {x['wall_s_measured_jobs'] / 60:.1f} | "
                          f"{_f(x['wall_s_with_speedup'] and x['wall_s_with_speedup'] / 60, 1)} |")

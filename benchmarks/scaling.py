@@ -52,7 +52,7 @@ def _child(what: str, hidden: int, n: int) -> None:
     else:
         from alignrl.claims.rows import problems_to_rows
         from alignrl.claims.tasks import get_task, make_splits
-        from alignrl.native.grpo import Trainer, TrainConfig, row_parts
+        from alignrl.native.grpo import TrainConfig, Trainer, row_parts
 
         task = get_task("math")
         rows = problems_to_rows(make_splits(task, {"train": 64}, seed=5)["train"], "math", task.ability, "train",

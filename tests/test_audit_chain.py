@@ -30,7 +30,10 @@ CONFIG = {
     "tables": {"t2": {"claims": ["gt", "rnd"], "title": "Table 2"}},
     "claims": {"gt": {"expectation": "none"}, "rnd": {"expectation": "none"}},
 }
-SETTINGS = {"gt": {"lr": 1e-3, "steps": 3, "reward": "ground_truth"}, "rnd": {"lr": 1e-3, "steps": 3, "reward": "random"}}
+SETTINGS = {
+    "gt": {"lr": 1e-3, "steps": 3, "reward": "ground_truth"},
+    "rnd": {"lr": 1e-3, "steps": 3, "reward": "random"},
+}
 COMMON = {k: CONFIG[k] for k in ("evaluation", "alignment", "verdict")}
 BASE = baseline_metrics_path("A", "math", "test")
 GT = eval_metrics_path("gt", "A", "math", 0, "test")
@@ -58,7 +61,8 @@ def _evaluation(metrics_path: str, model_dir: Path, data: Path, p: float, seed: 
     metrics = summarize(samples, n=EV["n"], ks=EV["ks"], n_boot=b["n_boot"], alpha=b["alpha"], boot_seed=b["seed"])
     metrics.update(temperature=1.0, top_p=1.0, provenance={
         "rule": "evaluate", "config": {"n": EV["n"], "temperature": 1.0},
-        "inputs": {"model": {"path": str(model_dir), "sha256": None}, "data": {"path": str(data), "sha256": sha256_file(data)}},
+        "inputs": {"model": {"path": str(model_dir), "sha256": None},
+                   "data": {"path": str(data), "sha256": sha256_file(data)}},
     })
     from alignrl.trace.provenance import sha256_tree
 
@@ -169,7 +173,8 @@ def test_a_rehashed_run_record_with_other_settings_still_fails(tree):
     """A forger who recomputes record_sha256 is caught by the config's own settings."""
     path = Path("results/runs/gt/A/math/seed0")
     info = json.loads((path / "run_info.json").read_text())
-    write_run_info(path, {**{k: v for k, v in info.items() if not k.endswith("sha256")}, "config": {**info["config"], "lr": 0.5}})
+    unsealed = {k: v for k, v in info.items() if not k.endswith("sha256")}
+    write_run_info(path, {**unsealed, "config": {**info["config"], "lr": 0.5}})
     with pytest.raises(AuditFailed):
         _audit()
     assert "config.lr" in (tree / "results/audit.txt").read_text()

@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_reporting import write_run
 
-from alignrl.workflow.config import ConfigError, all_models, derived_models, dial_levels, finalize_config
 from alignrl.analysis.contamination import summarize_probe
-from alignrl.claims.contamination import REFERENCE, TEST, reference_problems, rouge_l, split_question
-from alignrl.native.corpus import Document, build_documents
 from alignrl.analysis.dial import build_dial_table, dial_markdown, onsets, plot_dial
 from alignrl.analysis.large_k import build_curves, crossings, plot_curves
+from alignrl.claims.contamination import REFERENCE, TEST, reference_problems, rouge_l, split_question
 from alignrl.claims.tasks import get_task, make_splits
 from alignrl.core.paths import sources_from_metrics, split_base
-from test_reporting import write_run
+from alignrl.native.corpus import Document, build_documents
+from alignrl.workflow.config import ConfigError, all_models, derived_models, dial_levels, finalize_config
 
 REPO = Path(__file__).resolve().parent.parent
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}

@@ -67,7 +67,8 @@ def test_claim_overrides_shared_training_settings():
         (lambda c: c["tables"]["table2"].update(claims=["missing"]), "tables.table2.claims"),
         (lambda c: c["tasks"]["math"].update(generator="chess"), "tasks.math.generator"),
         (lambda c: c["models"]["A"].update(arch="gpt9"), "models.A.arch"),
-        (lambda c: c["models"]["A"]["corpus"]["task_fractions"].update(poetry=0.1), "models.A.corpus.task_fractions.poetry"),
+        (lambda c: c["models"]["A"]["corpus"]["task_fractions"].update(poetry=0.1),
+         "models.A.corpus.task_fractions.poetry"),
         (lambda c: c["models"]["A"]["corpus"].update(subskill_fraction=0.9), "models.A.corpus"),
         (lambda c: c["alignment"].update(k=3), "alignment.k"),
         (lambda c: c["training"].update(steps="ten"), "training.steps"),
@@ -79,9 +80,11 @@ def test_claim_overrides_shared_training_settings():
         (lambda c: c["training"].update(clip_low=1.5), "training.clip_low"),
         (lambda c: c["claims"]["ground_truth"].update(seeds=[]), "claims.ground_truth.seeds"),
         (lambda c: c["claims"]["ground_truth"].update(expectation="always"), "claims.ground_truth.expectation"),
-        (lambda c: c["claims"]["ground_truth"]["data"].update(selection="half") if "data" in c["claims"]["ground_truth"]
+        (lambda c: c["claims"]["ground_truth"]["data"].update(selection="half")
+         if "data" in c["claims"]["ground_truth"]
          else c["claims"]["ground_truth"].update(data={"selection": "half"}), "claims.ground_truth.data.selection"),
-        (lambda c: c["claims"]["variance_history"]["data"].update(pool_size=0), "claims.variance_history.data.pool_size"),
+        (lambda c: c["claims"]["variance_history"]["data"].update(pool_size=0),
+         "claims.variance_history.data.pool_size"),
         (lambda c: c["claims"]["one_shot_selected"]["data"].update(history_claim="nobody"),
          "claims.one_shot_selected.data.history_claim"),
         (lambda c: c["claims"]["variance_history"]["data"].update(selection="one_shot"),

@@ -98,7 +98,8 @@ BAD: list[tuple[str, Callable[[dict], None], str]] = [
     ("table with no claims", _set("tables.table2.claims", []), "tables.table2.claims"),
     ("nested typo", _set("training.lrr", 1e-4), "did you mean 'lr'"),
     ("NaN entropy coefficient", _set("claims.random.entropy_coef", math.nan), "claims.random.entropy_coef"),
-    ("infinite corpus fraction", _set("models.A.corpus.subskill_fraction", -math.inf), "models.A.corpus.subskill_fraction"),
+    ("infinite corpus fraction", _set("models.A.corpus.subskill_fraction", -math.inf),
+     "models.A.corpus.subskill_fraction"),
     ("duplicate probed model", _set("contamination.models", ["A", "A"]), "contamination.models"),
     ("duplicate dial claim", _set("dial.claims", ["random", "random"]), "dial.claims"),
     ("duplicate large-k claim", _set("large_k.claims", ["ground_truth", "ground_truth"]), "large_k.claims"),
@@ -180,7 +181,8 @@ def _snakemake(workdir: Path, config: Path, *extra: str) -> subprocess.Completed
 
 
 @pytest.mark.parametrize("case,edit,needle", [
-    ("duplicate key", lambda t: t.replace("evaluation:\n  n: 4\n", "evaluation:\n  n: 4\n  n: 2\n"), "duplicate key 'n'"),
+    ("duplicate key", lambda t: t.replace("evaluation:\n  n: 4\n", "evaluation:\n  n: 4\n  n: 2\n"),
+     "duplicate key 'n'"),
     ("typo", lambda t: t.replace("training:\n", "trainng:\n"), "did you mean 'training'"),
     ("claim named base", lambda t: t.replace("  random:\n", "  base:\n"), "claims.base"),
 ])

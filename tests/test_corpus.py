@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from alignrl.claims.answer import build_prompt, extract_answer, format_response, is_well_formatted
-from alignrl.native.corpus import OTHER, SUBSKILL, build_corpus, build_documents, corpus_stats, task_document
 from alignrl.claims.tasks import get_task, make_splits
+from alignrl.native.corpus import OTHER, SUBSKILL, build_corpus, build_documents, corpus_stats, task_document
 from alignrl.native.tokenizer import IM_END, render_chat_prompt
 
 TEMPLATE = "Q : {question}"
@@ -51,7 +51,8 @@ def test_task_documents_have_eval_format():
         assert extract_answer(response) is not None
     p = get_task("math").sample(__import__("random").Random(0))
     doc = task_document(p.question, p.solution, p.answer, TEMPLATE)
-    assert doc == render_chat_prompt(build_prompt(p.question, TEMPLATE)) + format_response(p.solution, p.answer) + IM_END
+    prompt = render_chat_prompt(build_prompt(p.question, TEMPLATE))
+    assert doc == prompt + format_response(p.solution, p.answer) + IM_END
 
 
 def test_subskills_cover_every_task_and_other_text_is_generic():
@@ -92,7 +93,8 @@ def test_held_out_questions_never_appear():
 
 def test_exclusion_of_everything_fails_loudly(monkeypatch):
     task = get_task("logic")
-    monkeypatch.setattr(task, "sample", lambda rng: get_task("logic").__class__.sample(task, __import__("random").Random(0)))
+    monkeypatch.setattr(task, "sample",
+                        lambda rng: get_task("logic").__class__.sample(task, __import__("random").Random(0)))
     only = task.sample(None).question
     with pytest.raises(ValueError, match="held-out"):
         build_documents(task_fractions={"logic": 0.5}, subskill_fraction=0.0, num_documents=10, seed=0,

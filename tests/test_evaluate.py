@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from alignrl.native import evaluate as evaluate_module
 from alignrl.claims.answer import format_response
+from alignrl.claims.passk import pass_at_k_table
 from alignrl.claims.rows import problems_to_rows
 from alignrl.claims.scoring import SAMPLE_COLUMNS, task_of_row
-from alignrl.native.evaluate import evaluate
-from alignrl.trace.records import write_evaluation
-from alignrl.native.modeling import build_model
-from alignrl.claims.passk import pass_at_k_table
-from alignrl.native.sampling import Completion
 from alignrl.claims.tasks import get_task, make_splits
+from alignrl.native import evaluate as evaluate_module
+from alignrl.native.evaluate import evaluate
+from alignrl.native.modeling import build_model
+from alignrl.native.sampling import Completion
 from alignrl.native.tokenizer import build_tokenizer, render_chat_prompt
+from alignrl.trace.records import write_evaluation
 
 torch.set_num_threads(1)
 
@@ -158,6 +158,7 @@ def test_write_evaluation_round_trip_and_atomicity(setup, tmp_path):
 
     # A failed rewrite leaves no metrics.json vouching for stale samples, and no temporary files.
     broken = samples.assign(text=[object()] * len(samples))
-    with pytest.raises(Exception):
+    # pyarrow cannot convert the object column: ArrowInvalid, a ValueError
+    with pytest.raises(ValueError):
         write_evaluation(broken, metrics, out)
     assert sorted(p.name for p in Path(out).iterdir()) == ["samples.parquet"]

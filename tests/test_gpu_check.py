@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from alignrl.workflow.config import load_config
 from alignrl.core.runtime import visible_gpus
+from alignrl.workflow.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,8 @@ from alignrl.core.runtime import NoGPUError, require_gpu, visible_gpus
 
 def test_no_gpu_is_refused_with_the_rule_and_the_way_out(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    with pytest.raises(NoGPUError, match=r"rule 'train_claim' uses the verl backend and needs 8 GPU\(s\), but 0") as err:
+    with pytest.raises(NoGPUError,
+                       match=r"rule 'train_claim' uses the verl backend and needs 8 GPU\(s\), but 0") as err:
         require_gpu("train_claim", "verl", needed=8, count=0)
     assert "CUDA_VISIBLE_DEVICES=''" in str(err.value) and "native" in str(err.value)
     with pytest.raises(NoGPUError, match="needs 2 GPU"):

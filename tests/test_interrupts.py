@@ -90,13 +90,16 @@ def test_job_processes_are_this_process_descendants():
 def test_deleted_split_regenerates_alone_and_nothing_downstream_reruns(tmp_path):
     config = _small_config(tmp_path)
     targets = ["models/A", "data/math/train.parquet"]
-    proc = subprocess.run(_snakemake(tmp_path, config, *targets), capture_output=True, text=True, env=_env(), check=False)
+    proc = subprocess.run(_snakemake(tmp_path, config, *targets), capture_output=True, text=True, env=_env(),
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    files = [tmp_path / f"data/math/{s}.parquet" for s in ("train", "val", "test")] + [tmp_path / "models/A/model.safetensors"]
+    files = [tmp_path / f"data/math/{s}.parquet" for s in ("train", "val", "test")]
+    files.append(tmp_path / "models/A/model.safetensors")
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
     deleted = tmp_path / "data/math/train.parquet"
     deleted.unlink()
-    proc = subprocess.run(_snakemake(tmp_path, config, *targets), capture_output=True, text=True, env=_env(), check=False)
+    proc = subprocess.run(_snakemake(tmp_path, config, *targets), capture_output=True, text=True, env=_env(),
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert deleted.read_bytes() == before[deleted][0], "the regenerated split differs"
     for p in files:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from alignrl.native.pretrain import lr_lambda, pack_stream, pad_documents, pretrain
 from alignrl.claims.tasks import make_splits
+from alignrl.native.pretrain import lr_lambda, pack_stream, pad_documents, pretrain
 from alignrl.native.tokenizer import load_tokenizer
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,

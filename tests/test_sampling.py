@@ -317,7 +317,7 @@ def test_lean_step_logits_equal_a_full_forward():
         cache = _make_cache(net, width)
         net(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0), cache=cache,
             use_cache=True)
-        prefix = PrefixCache([l._k for l in cache.layers], [l._v for l in cache.layers],
+        prefix = PrefixCache([layer._k for layer in cache.layers], [layer._v for layer in cache.layers],
                              torch.zeros(2, width).masked_fill(mask == 0, float("-inf")))
         shape = (3, lean.kv_heads, 3, lean.head_dim)
         gk = [torch.empty(shape) for _ in prefix.keys]

@@ -7,8 +7,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from alignrl.claims.answer import build_prompt, extract_answer, format_response
-from alignrl.native.corpus import build_corpus, other_text, task_document
 from alignrl.claims.tasks import get_task
+from alignrl.native.corpus import build_corpus, other_text, task_document
 from alignrl.native.tokenizer import (
     CHAT_TEMPLATE,
     IM_END,
@@ -76,7 +76,8 @@ def test_non_canonical_spacing_is_normalised(tok):
 
 def test_metaspace_spacing_round_trips_anything(corpus):
     tok = build_tokenizer(corpus, spacing="metaspace")
-    for text in ["\n\na  b 2 .\n", " 7", "a\n b", "{ 3 }", "2 3", "x.", "<think>\n</think>\n<answer>\\boxed{1 2}</answer>"]:
+    for text in ["\n\na  b 2 .\n", " 7", "a\n b", "{ 3 }", "2 3", "x.",
+                 "<think>\n</think>\n<answer>\\boxed{1 2}</answer>"]:
         assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
     for text in corpus[:50]:
         assert tok.decode(tok.encode(text, add_special_tokens=False)) == text

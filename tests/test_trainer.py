@@ -16,11 +16,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
+from alignrl.claims.answer import format_response
+from alignrl.claims.rewards import RewardResult
 from alignrl.native import grpo as loop
 from alignrl.native import minibatch
-from alignrl.claims.answer import format_response
 from alignrl.native.modeling import build_model
-from alignrl.claims.rewards import RewardResult
 from alignrl.native.tokenizer import build_tokenizer, chat_prompt
 from alignrl.native.trainer import LOG_COLUMNS, TrainConfig, TrainingStopped, latest_checkpoint, train
 
@@ -378,7 +378,8 @@ def test_killed_and_resumed_run_equals_uninterrupted(model_dir: Path, tmp_path: 
     assert _log_without_seconds(tmp_path / "a" / "out" / "train_log.csv") == _log_without_seconds(
         tmp_path / "b" / "out" / "train_log.csv"
     )
-    assert (tmp_path / "a" / "out" / "prompt_log.csv").read_text() == (tmp_path / "b" / "out" / "prompt_log.csv").read_text()
+    assert ((tmp_path / "a" / "out" / "prompt_log.csv").read_text()
+            == (tmp_path / "b" / "out" / "prompt_log.csv").read_text())
     sa = torch.load(tmp_path / "a" / "ckpt" / "step_000006" / "trainer_state.pt", weights_only=True)
     sb = torch.load(tmp_path / "b" / "ckpt" / "step_000006" / "trainer_state.pt", weights_only=True)
     for pa, pb in zip(sa["optimizer"]["state"].values(), sb["optimizer"]["state"].values()):

@@ -33,13 +33,14 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def dry_run(workdir: Path) -> dict:
-    from alignrl.workflow.config import load_config, training_settings
     from alignrl.backends.verl import build_overrides, compose_config
+    from alignrl.workflow.config import load_config, training_settings
 
     proc = snakemake(workdir, "-n", "--cores", "1")
     if proc.returncode != 0:
         raise SystemExit(f"snakemake dry run failed:\n{proc.stderr[-3000:]}")
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout.split("Job stats:")[-1], re.M)}
+    stats = proc.stdout.split("Job stats:")[-1]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
     for rule in ("pretrain_model", "train_claim", "baseline_passk", "evaluate_run"):
         if counts.get(rule) != 1:
             raise SystemExit(f"the plan should hold one {rule} job: {counts}")
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         report = dry_run(workdir)
     else:
-        from alignrl.workflow.config import load_config
         from alignrl.core.runtime import require_gpu
+        from alignrl.workflow.config import load_config
 
         require_gpu("gpu_check", "verl + vllm")
         proc = snakemake(workdir, "--cores", str(args.cores))

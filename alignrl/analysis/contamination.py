@@ -46,7 +46,8 @@ def probe_table(summaries: Sequence[dict]) -> tuple[pd.DataFrame, str]:
     df = pd.DataFrame([{k: v for k, v in s.items() if k != "provenance"} for s in summaries])
     front = ["model", "task", "bench", "known_contaminated", "flagged", "test_problems", "reference_problems"]
     for metric in ("rouge_l", "exact_match"):
-        front += [f"test_{metric}", f"reference_{metric}", f"gap_{metric}", f"gap_{metric}_ci_low", f"gap_{metric}_ci_high"]
+        front += [f"test_{metric}", f"reference_{metric}", f"gap_{metric}",
+                  f"gap_{metric}_ci_low", f"gap_{metric}_ci_high"]
     df = df[front + [c for c in df.columns if c not in front]]
     lines = ["The probe flags a model when its ROUGE-L on test-question remainders beats never-seen problems "
              "by at least min_gap with a bootstrap interval above 0."]

@@ -7,13 +7,13 @@ does a trick start to work?
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
-from alignrl.analysis.tables import CellSource, build_claims_table
 from alignrl.analysis.decide import HOLDS
+from alignrl.analysis.tables import CellSource, build_claims_table
 
 __all__ = ["build_dial_table", "onsets", "dial_markdown", "plot_dial"]
 

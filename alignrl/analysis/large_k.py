@@ -6,8 +6,8 @@ outputs as every table; the crossing is read from the paired gain per k.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 

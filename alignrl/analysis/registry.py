@@ -27,7 +27,10 @@ import pandas as pd
 from alignrl.core.paths import FIGURES, RESULTS, sources_from_metrics, split_base
 from alignrl.core.runtime import read_json
 
-__all__ = ["Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "TABLES", "TableSpec", "build", "output_paths", "run_job", "spec", "write"]
+__all__ = [
+    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "TABLES", "TableSpec", "build", "output_paths", "run_job", "spec",
+    "write",
+]
 
 #: The large-k target's name (results/{LARGE_K}.csv, its crossings and figure): change it here only.
 LARGE_K = "large_k"
@@ -156,7 +159,8 @@ TABLES: dict[str, TableSpec] = {
     "dial": TableSpec("metrics", _table_outputs(), _dial, params=(*_METRICS_PARAMS, "levels")),
     LARGE_K: TableSpec(
         "metrics",
-        {"csv": f"{RESULTS}/{{name}}.csv", "crossings": f"{RESULTS}/{{name}}_crossings.csv", "png": f"{FIGURES}/{{name}}.png"},
+        {"csv": f"{RESULTS}/{{name}}.csv", "crossings": f"{RESULTS}/{{name}}_crossings.csv",
+         "png": f"{FIGURES}/{{name}}.png"},
         _large_k, figure="png", params=("evaluation",), float_format=None,
     ),
     "contamination": TableSpec("summaries", _table_outputs(), _contamination),

@@ -7,9 +7,8 @@ standard error. The gain over the base model is a paired bootstrap over the same
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from alignrl.analysis.decide import verdict
 from alignrl.claims.passk import bootstrap_ci, per_problem_pass_at_k
 from alignrl.core.paths import BASE, CellSource
 from alignrl.core.runtime import read_json
+
 
 def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
     """Rows = problems (index problem_id), columns = k: the unbiased estimate from that problem's samples."""
@@ -259,7 +259,8 @@ def plot_figure1(
                 if hit.empty:
                     continue
                 value = float(hit[metric].iloc[0])
-                err = [[value - float(hit[metric + "_ci_low"].iloc[0])], [float(hit[metric + "_ci_high"].iloc[0]) - value]]
+                err = [[value - float(hit[metric + "_ci_low"].iloc[0])],
+                       [float(hit[metric + "_ci_high"].iloc[0]) - value]]
                 x = ci - 0.4 + width * (bi + 0.5)
                 ax.bar(x, value, width, yerr=err, capsize=2, color=f"C{bi}", label=bar_label if ci == 0 else None)
                 plotted.append({"panel": label, "model": cell.model, "task": cell.task, "bench": cell.bench,

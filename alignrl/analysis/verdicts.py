@@ -6,7 +6,9 @@ import pandas as pd
 from alignrl.analysis.decide import FAILS, HOLDS, INCONCLUSIVE, agreement, paper_prediction, verdict
 from alignrl.analysis.tables import build_claims_table
 
-__all__ = ["FAILS", "HOLDS", "INCONCLUSIVE", "agreement", "build_verdicts", "paper_prediction", "summary_markdown", "verdict"]
+__all__ = [
+    "FAILS", "HOLDS", "INCONCLUSIVE", "agreement", "build_verdicts", "paper_prediction", "summary_markdown", "verdict",
+]
 
 
 def build_verdicts(
@@ -81,5 +83,5 @@ def summary_markdown(df, verdict_cfg: dict, alignment: dict) -> str:
             cells.append(f"{r['model']} x {r['task']} ({r['alignment']}): {r['verdict']} {gain}{note}")
         expectation = part["expectation"].iloc[0]
         lines.append(f"- **{claim}** (paper: {expectation.replace('_', ' ')}): " + "; ".join(cells) + ".")
-    lines += ["", "Gains are in pass@%d on the test split; numbers in `results/verdicts.csv`." % k]
+    lines += ["", f"Gains are in pass@{k} on the test split; numbers in `results/verdicts.csv`."]
     return "\n".join(lines) + "\n"

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["HubModelError", "fetch_model"]
 
@@ -19,7 +20,9 @@ def fetch_model(name: str, cfg: Mapping[str, Any], out_dir: str | os.PathLike) -
     if local:
         src = Path(local)
         if not (src / "config.json").is_file():
-            raise HubModelError(f"model '{name}': local_path {src} is not a Hugging Face model directory (no config.json)")
+            raise HubModelError(
+                f"model '{name}': local_path {src} is not a Hugging Face model directory (no config.json)"
+            )
         out.mkdir(parents=True, exist_ok=True)
         for entry in src.iterdir():  # links, not copies: the weights of a 7B model are ~15 GB
             (out / entry.name).symlink_to(entry.resolve())

@@ -48,7 +48,10 @@ def estimator_name(advantage: str, reward: str) -> str:
 
 
 def majority_rewards(codes: torch.Tensor) -> torch.Tensor:
-    """Majority-vote rewards of one group from its answer codes (see :func:`alignrl.backends.verl_reward.answer_code`)."""
+    """Majority-vote rewards of one group from its answer codes.
+
+    The codes come from :func:`alignrl.backends.verl_reward.answer_code`.
+    """
     values = [int(round(float(c))) for c in codes]
     label = rewards.majority_label([str(abs(v)) if v != 0 else None for v in values])
     return torch.tensor([1.0 if v > 0 and str(v) == label else 0.0 for v in values])
@@ -106,7 +109,9 @@ def _register() -> None:
         def alignrl_dapo_loss(old_log_prob, log_prob, advantages, response_mask, loss_agg_mode="token-mean",
                               config=None, rollout_is_weights=None):
             if loss_agg_mode != "token-mean":
-                raise ValueError(f"policy loss {POLICY_LOSS} is token-mean (the paper's); got loss_agg_mode={loss_agg_mode!r}")
+                raise ValueError(
+                    f"policy loss {POLICY_LOSS} is token-mean (the paper's); got loss_agg_mode={loss_agg_mode!r}"
+                )
             if rollout_is_weights is not None:
                 raise ValueError(f"policy loss {POLICY_LOSS} does not apply rollout importance weights; turn them off")
             info = dict(getattr(config, "global_batch_info", None) or {})
@@ -142,7 +147,8 @@ def _register() -> None:
             super().__init__(config, tokenizer, compute_score)
             if compute_score is None:
                 raise ValueError(
-                    "reward manager 'alignrl' needs reward.custom_reward_function.path = alignrl/backends/verl_reward.py "
+                    "reward manager 'alignrl' needs reward.custom_reward_function.path = "
+                    "alignrl/backends/verl_reward.py "
                     "(alignrl.backends.verl sets it)"
                 )
 

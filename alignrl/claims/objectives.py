@@ -18,7 +18,7 @@ gradient through :func:`policy_loss`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

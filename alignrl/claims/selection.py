@@ -8,7 +8,8 @@ written to its own parquet file and recorded with the reason it was chosen.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -20,8 +20,8 @@ from transformers import AutoModelForCausalLM
 
 from alignrl.claims.prompts import load_tokenizer, prompt_token_ids
 from alignrl.claims.scoring import sample_record, samples_frame, summarize, task_of_row
-from alignrl.native.sampling import sample
 from alignrl.claims.tasks import get_task
+from alignrl.native.sampling import sample
 
 __all__ = ["evaluate"]
 

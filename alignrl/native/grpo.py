@@ -32,8 +32,9 @@ One training step
 5. Split the (filled) groups, in order, into mini-batches of ``ceil(prompts_per_step /
    mini_batches_per_step)`` groups; for ``ppo_epochs`` passes: forward the right-padded prompt+response
    (attention mask, position ids ``0..T-1``; for Llama / Qwen2 models the same function computed with
-   each group's prompt run once and its responses attending to it, :func:`alignrl.native.decode.shared_prefix_logits`), take response-token log-probs (logits divided by the
-   rollout temperature as in verl; the paper's temperature is 1), DAPO ``policy_loss`` (token mean over
+   each group's prompt run once and its responses attending to it,
+   :func:`alignrl.native.decode.shared_prefix_logits`), take response-token log-probs (logits divided by
+   the rollout temperature as in verl; the paper's temperature is 1), DAPO ``policy_loss`` (token mean over
    the mini-batch, clip-higher, dual clip) plus ``entropy_coef * entropy_loss`` when set (the
    token-level entropy-MINIMISATION variant), backward, clip the grad norm, AdamW step (weight decay on
    every parameter, as verl's FSDP optimizer does). No KL term and no reference model. The learning
@@ -44,8 +45,9 @@ One training step
 Metrics (``train_log.csv``, one row per step, flushed): ``reward_mean``, ``accuracy`` (TRUE correctness,
 ``fmt and verify``), ``format_rate``, ``response_length`` (tokens, eos included) and ``entropy`` (token
 mean of the full-distribution entropy at each sampled response token, recorded by the sampler, so no
-extra forward) are over EVERY response sampled in the step, before filtering. ``clip_fraction``, ``dual_clip_fraction`` and ``approx_kl`` are token-weighted
-over all updates of the step; ``loss`` and ``grad_norm`` (before clipping) are means over updates.
+extra forward) are over EVERY response sampled in the step, before filtering. ``clip_fraction``,
+``dual_clip_fraction`` and ``approx_kl`` are token-weighted over all updates of the step; ``loss`` and
+``grad_norm`` (before clipping) are means over updates.
 ``val_accuracy`` is filled on validation steps only (``step % val_every == 0`` and the last step).
 
 The durable run around this loop (checkpoints, resuming, stale checks, the run record) is

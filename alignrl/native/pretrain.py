@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerFast
 
+from alignrl.core.runtime import set_threads
 from alignrl.native.corpus import CONTAMINATION_PREFIX, Document, build_documents, corpus_stats, task_document
 from alignrl.native.modeling import build_model, count_parameters
-from alignrl.core.runtime import set_threads
 from alignrl.native.tokenizer import build_tokenizer, save_tokenizer
 
 __all__ = ["pretrain", "pack_stream", "pad_documents", "lr_lambda", "DEFAULT_TRAIN"]

@@ -31,8 +31,7 @@ import re
 import string
 from collections.abc import Iterable
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from tokenizers import AddedToken
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from alignrl.claims.prompts import load_tokenizer  # noqa: F401  (one loader for every engine)

@@ -6,8 +6,8 @@ Checkpoints and resuming
 Every ``save_every`` steps and at the end, ``checkpoint_dir/step_XXXXXX`` gets the model and tokenizer
 (``save_pretrained``), ``trainer_state.pt`` (optimizer, scheduler, step, python/numpy/torch RNG
 states, the sampling generator state and the data-order position) and a copy of both logs up to that step
-(a resumed run restores them: Snakemake deletes a killed job's outputs before rerunning it). It is written to a temporary
-directory and renamed, so a directory named ``step_XXXXXX`` is always complete; only the newest
+(a resumed run restores them: Snakemake deletes a killed job's outputs before rerunning it). It is written
+to a temporary directory and renamed, so a directory named ``step_XXXXXX`` is always complete; only the newest
 ``keep_checkpoints`` are kept. On start the newest complete checkpoint is resumed, if it was written from
 the same base model (sha256), training rows, seed and settings (else ``on_stale``: raise, or discard it
 and start fresh): weights, optimizer,
@@ -140,7 +140,8 @@ def _reset_log(path: Path, up_to_step: int, columns: Sequence[str] = LOG_COLUMNS
 def _prompt_rows(step: int, groups: Sequence[Group]) -> list[list[str]]:
     """One row per sampled group: the per-example training accuracy history (one-shot selection)."""
     return [
-        [str(step), g.uid, str(len(g.correct)), str(sum(g.correct)), format_cell(float(sum(g.rewards) / len(g.rewards)))]
+        [str(step), g.uid, str(len(g.correct)), str(sum(g.correct)),
+         format_cell(float(sum(g.rewards) / len(g.rewards)))]
         for g in groups
     ]
 
@@ -300,8 +301,8 @@ def _check_resumable(state: Mapping[str, Any], cfg: TrainConfig, seed: int, fing
     if int(state.get("version", -1)) != STATE_VERSION:
         raise StaleCheckpoint(f"{where}: trainer state version {state.get('version')} != {STATE_VERSION}")
     if state.get("base_model_sha256") != base_sha:
-        raise StaleCheckpoint(f"{where}: written from another base model (sha256 {str(state.get('base_model_sha256'))[:12]}, "
-                              f"now {base_sha[:12]})")
+        raise StaleCheckpoint(f"{where}: written from another base model "
+                              f"(sha256 {str(state.get('base_model_sha256'))[:12]}, now {base_sha[:12]})")
     if int(state["seed"]) != seed:
         raise StaleCheckpoint(f"{where}: written with seed {state['seed']}, asked to resume with seed {seed}")
     if state["data_fingerprint"] != fingerprint:

@@ -61,7 +61,8 @@ class Check:
     detail: str = ""
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.path}: {self.what}" + (f" ({self.detail})" if self.detail else "")
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{'OK  ' if self.ok else 'FAIL'} {self.path}: {self.what}{detail}"
 
 
 def _plain(obj: Any) -> Any:
@@ -201,7 +202,8 @@ class _Auditor:
                 self.base_model(inp)
 
     def run_matches_config(self, info_path: Path, run_dir: Path, info: Mapping[str, Any]) -> None:
-        """results/runs/{claim}/{model}/{task}/seed{seed}: the record must be of that run, with the config's settings."""
+        """results/runs/{claim}/{model}/{task}/seed{seed}: the record must be of that run, with the config's
+        settings."""
         parts = run_dir.parts
         if len(parts) < 4 or not parts[-1].startswith("seed") or self.expected_settings is None:
             return
@@ -239,7 +241,8 @@ class _Auditor:
         if s is None:
             return
         self.provenance_inputs(path, s.get("provenance"))
-        probe, cfg, boot = path.with_name("probe.parquet"), self.config["contamination"], self.config["evaluation"]["bootstrap"]
+        probe = path.with_name("probe.parquet")
+        cfg, boot = self.config["contamination"], self.config["evaluation"]["bootstrap"]
         try:
             again = _plain(summarize_probe(pd.read_parquet(probe), min_gap=cfg["min_gap"], n_boot=boot["n_boot"],
                                            alpha=boot["alpha"], seed=boot["seed"]))
@@ -259,7 +262,8 @@ class _Auditor:
              "tables": lambda p: None}[spec.inputs](f)
         missing = [f for f in inputs if not Path(f).exists()]
         if missing:
-            self.add(False, outputs["csv"], "cannot be rebuilt from the files the config names", f"missing {missing[0]}")
+            self.add(False, outputs["csv"], "cannot be rebuilt from the files the config names",
+                     f"missing {missing[0]}")
             return
         try:
             built = registry.build(name, inputs, params)
@@ -394,7 +398,8 @@ def write_report(checks: list[Check], tables: list[Path], out_path: str | os.Pat
     """
     failed = [c for c in checks if not c.ok]
     lines = [
-        f"audit of {len(tables)} table(s): {', '.join(str(t) for t in tables)}" + (f"; not built: {', '.join(not_built)}" if not_built else ""),
+        f"audit of {len(tables)} table(s): {', '.join(str(t) for t in tables)}"
+        + (f"; not built: {', '.join(not_built)}" if not_built else ""),
         f"{len(checks)} checks, {len(failed)} failed",
         "",
     ]

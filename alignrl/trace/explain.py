@@ -82,7 +82,7 @@ def _base_model_lines(model_dir: Path, indent: str) -> list[str]:
         f"{indent}  corpus: {info.get('corpus_cfg')}",
         f"{indent}  code commit: {_git(prov)}",
     ]
-    for name, path, sha in _inputs(prov):
+    for _name, path, sha in _inputs(prov):
         lines.append(f"{indent}  excluded questions of {path} (sha256 {_short(sha)})")
     return lines
 
@@ -118,7 +118,7 @@ def _metrics_lines(metrics_path: Path) -> list[str]:
     samples = metrics_path.with_name("samples.parquet")
     lines = [
         f"  - metrics: {metrics_path}",
-        f"      pass@k: " + ", ".join(f"@{k} {v:.4f}" for k, v in m.get("pass_at_k", {}).items()),
+        "      pass@k: " + ", ".join(f"@{k} {v:.4f}" for k, v in m.get("pass_at_k", {}).items()),
         f"      n = {m.get('n')} samples per problem on {m.get('num_problems')} problems, evaluation config "
         f"hash {_short(prov.get('config_hash'))}, seeds {prov.get('seeds')}",
         f"      evaluated {prov.get('started_at')} -> {prov.get('finished_at')} with code {_git(prov)}",
@@ -172,7 +172,8 @@ def _run_lines(run_dir: Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m alignrl.trace.explain", description=__doc__.split("\n\n")[0])
     ap.add_argument("table", help="a results table CSV, e.g. results/table2.csv")
-    ap.add_argument("--row", required=True, help="key=value pairs (model=A,task=math,claim=ground_truth) or a row number")
+    ap.add_argument("--row", required=True,
+                    help="key=value pairs (model=A,task=math,claim=ground_truth) or a row number")
     ap.add_argument("--column", required=True, help="e.g. pass@1, gain@1")
     args = ap.parse_args(argv)
     try:

@@ -157,7 +157,8 @@ def check_cross_references(config: dict) -> None:
     for label, claim in config["figure1"].items():
         if claim != "base" and claim not in config["claims"]:
             raise ConfigError(
-                f"config key 'figure1.{label}': unknown claim '{claim}'; use 'base' or one of {sorted(config['claims'])}"
+                f"config key 'figure1.{label}': unknown claim '{claim}'; "
+                f"use 'base' or one of {sorted(config['claims'])}"
             )
     for name, table in config["tables"].items():
         for claim in table["claims"]:
@@ -292,7 +293,8 @@ def derived_models(config: dict) -> dict[str, dict]:
             continue
         model = copy.deepcopy(config["models"][config["dial"]["model"]])
         model["corpus"]["task_fractions"][config["dial"]["task"]] = level
-        model["description"] = f"alignment dial: {config['dial']['model']} with {config['dial']['task']} fraction {level:g}"
+        model["description"] = (f"alignment dial: {config['dial']['model']} with {config['dial']['task']} "
+                                f"fraction {level:g}")
         derived[name] = model
     control = config["contamination"]["control"]
     if config["contamination"]["models"] and control["enabled"]:
@@ -319,11 +321,14 @@ def _check_beyond(config: dict) -> None:
     dial = config["dial"]
     if dial["levels"]:
         if dial["model"] not in config["models"]:
-            raise ConfigError(f"config key 'dial.model': unknown model '{dial['model']}'; known: {sorted(config['models'])}")
+            raise ConfigError(f"config key 'dial.model': unknown model '{dial['model']}'; "
+                              f"known: {sorted(config['models'])}")
         if config["models"][dial["model"]]["source"] != "pretrain":
-            raise ConfigError(f"config key 'dial.model': '{dial['model']}' is not pretrained here; the dial changes its corpus")
+            raise ConfigError(f"config key 'dial.model': '{dial['model']}' is not pretrained here; "
+                              "the dial changes its corpus")
         if dial["task"] not in config["tasks"]:
-            raise ConfigError(f"config key 'dial.task': unknown task '{dial['task']}'; known: {sorted(config['tasks'])}")
+            raise ConfigError(f"config key 'dial.task': unknown task '{dial['task']}'; "
+                              f"known: {sorted(config['tasks'])}")
         if len(dial["levels"]) < 2:
             raise ConfigError("config key 'dial.levels': a dial needs at least 2 levels")
         corpus = config["models"][dial["model"]]["corpus"]
@@ -362,7 +367,8 @@ def _check_beyond(config: dict) -> None:
                 f"known: {sorted(config['models'])}"
             )
         if control_model_name(config) in config["models"]:
-            raise ConfigError(f"config key 'models': the name '{control_model_name(config)}' is reserved for the control")
+            raise ConfigError(f"config key 'models': the name '{control_model_name(config)}' "
+                              "is reserved for the control")
 
 
 def prevalidate(config: dict, configfiles: list | tuple = (), schema: dict | None = None) -> dict:

@@ -254,7 +254,8 @@ def check_models(config: dict) -> None:
         for section in ("evaluation", "training"):
             if config[section]["max_new_tokens"] >= limit:
                 raise ConfigError(f"config key '{section}.max_new_tokens': {config[section]['max_new_tokens']} "
-                                  f"leaves no room for the prompt within model '{name}''s max_position_embeddings {limit}")
+                                  f"leaves no room for the prompt within model '{name}''s "
+                                  f"max_position_embeddings {limit}")
 
 
 def check_tasks(config: dict) -> None:

@@ -347,7 +347,9 @@ def start(log_path: str | os.PathLike, timeout: float = 120.0, preload: Sequence
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
         if process.poll() is not None:
-            raise RuntimeError(f"job server exited with status {process.returncode} before it was ready; see {log_path}")
+            raise RuntimeError(
+                f"job server exited with status {process.returncode} before it was ready; see {log_path}"
+            )
         if time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"job server not ready after {timeout:.0f} s; see {log_path}")

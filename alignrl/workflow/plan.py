@@ -3,8 +3,8 @@
 For every table the config defines, :func:`report_plan` gives the input files and the settings its
 report rule hands to :func:`alignrl.analysis.registry.build` (the same lists as the input functions and
 params of the report rules: ``rules/common.smk`` takes its input lists from here), so the audit can
-rebuild each table from the config alone and refuse a table whose rows or files are not the config's. It also gives the training
-settings each run directory must record (:func:`run_expectations`).
+rebuild each table from the config alone and refuse a table whose rows or files are not the config's. It
+also gives the training settings each run directory must record (:func:`run_expectations`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def _baseline(config: dict, models: list[str], tasks: list[str], root: str = pat
     return [baseline_metrics_path(m, t, b, root) for m in models for t in tasks for b in _benchmarks(config, t)]
 
 
-def _claims(config: dict, claims: list[str], models: list[str], tasks: list[str], root: str = paths.RESULTS) -> list[str]:
+def _claims(
+    config: dict, claims: list[str], models: list[str], tasks: list[str], root: str = paths.RESULTS
+) -> list[str]:
     return [
         eval_metrics_path(c, m, t, s, b, root)
         for c in claims for m in models for t in tasks for s in claim_seeds(config, c) for b in _benchmarks(config, t)
@@ -66,7 +68,8 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
         plan["verdicts"] = (base + _claims(config, claims, models, tasks), {**common, "expectations": expectations})
     if config["figure1"]:
         wanted = set(config["figure1"].values()) - {BASE}
-        tables = [fill(paths.TABLE, table=t) + ".csv" for t in sorted(config["tables"]) if wanted & set(config["tables"][t]["claims"])]
+        tables = [fill(paths.TABLE, table=t) + ".csv" for t in sorted(config["tables"])
+                  if wanted & set(config["tables"][t]["claims"])]
         plan[registry.FIGURE1] = (tables, {"bars": config["figure1"]})
     runs = sensitivity_runs(config)
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
@@ -75,8 +78,9 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
     if config["dial"]["levels"] and config["dial"]["claims"]:
         task = config["dial"]["task"]
         dial_models = [name for _, name in dial_levels(config)]
-        plan["dial"] = (_baseline(config, dial_models, [task]) + _claims(config, config["dial"]["claims"], dial_models, [task]),
-                        {**common, "levels": {name: level for level, name in dial_levels(config)}})
+        inputs = (_baseline(config, dial_models, [task])
+                  + _claims(config, config["dial"]["claims"], dial_models, [task]))
+        plan["dial"] = (inputs, {**common, "levels": {name: level for level, name in dial_levels(config)}})
     if config["large_k"]["claims"]:
         inputs = (_baseline(config, models, tasks, paths.LARGE_K)
                   + _claims(config, config["large_k"]["claims"], models, tasks, paths.LARGE_K))
@@ -84,7 +88,8 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
     synthetic = sorted(t for t in tasks if config["tasks"][t]["source"] == "synthetic")
     if contamination_models(config):
         plan["contamination"] = ([fill(paths.CONTAMINATION_SUMMARY, model=m, task=t, bench=b)
-                                  for m in contamination_models(config) for t in synthetic for b in _benchmarks(config, t)], {})
+                                  for m in contamination_models(config) for t in synthetic
+                                  for b in _benchmarks(config, t)], {})
     return plan
 
 

@@ -1,4 +1,7 @@
-"""Rebuild every table from the config's files and re-hash their chains; writes results/audit.txt, fails naming any mismatch."""
+"""Rebuild every table from the config's files and re-hash their chains.
+
+Writes results/audit.txt; fails naming any mismatch.
+"""
 from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process

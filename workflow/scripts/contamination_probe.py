@@ -8,10 +8,10 @@ from pathlib import Path
 
 from alignrl.analysis.contamination import summarize_probe
 from alignrl.claims.contamination import REFERENCE, TEST
-from alignrl.native.probe import probe
 from alignrl.claims.rows import read_rows
-from alignrl.trace.provenance import provenance
 from alignrl.core.runtime import log_to, set_threads, write_json_atomic
+from alignrl.native.probe import probe
+from alignrl.trace.provenance import provenance
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
@@ -21,11 +21,13 @@ with log_to(snakemake.log[0]):
     if cfg["problems"] is not None:
         test = test[: cfg["problems"]]
     problems = [(r["extra_info"]["uid"], TEST, r["extra_info"]["question"]) for r in test]
-    problems += [(r["extra_info"]["uid"], REFERENCE, r["extra_info"]["question"]) for r in read_rows(snakemake.input.reference)]
+    problems += [(r["extra_info"]["uid"], REFERENCE, r["extra_info"]["question"])
+                 for r in read_rows(snakemake.input.reference)]
     frame = probe(snakemake.input.model, problems, template=snakemake.params.template,
                   prefix_fraction=cfg["prefix_fraction"], threads=snakemake.threads)
     boot = snakemake.params.bootstrap
-    summary = summarize_probe(frame, min_gap=cfg["min_gap"], n_boot=boot["n_boot"], alpha=boot["alpha"], seed=boot["seed"])
+    summary = summarize_probe(frame, min_gap=cfg["min_gap"], n_boot=boot["n_boot"], alpha=boot["alpha"],
+                              seed=boot["seed"])
     summary.update({"model": snakemake.wildcards.model, "task": snakemake.wildcards.task,
                     "bench": snakemake.wildcards.bench, "known_contaminated": bool(snakemake.params.contaminated),
                     "prefix_fraction": cfg["prefix_fraction"], "min_gap": cfg["min_gap"]})

@@ -7,10 +7,10 @@ import datetime as dt
 from pathlib import Path
 
 from alignrl.claims.rows import read_rows
-from alignrl.native.evaluate import evaluate
-from alignrl.trace.records import write_evaluation
-from alignrl.trace.provenance import provenance
 from alignrl.core.runtime import log_to, set_threads
+from alignrl.native.evaluate import evaluate
+from alignrl.trace.provenance import provenance
+from alignrl.trace.records import write_evaluation
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
@@ -32,8 +32,8 @@ with log_to(snakemake.log[0]):
         task=snakemake.params.generator,
     )
     if snakemake.params.backend == "vllm":
-        from alignrl.core.runtime import require_gpu
         from alignrl.backends.vllm import evaluate_with_vllm
+        from alignrl.core.runtime import require_gpu
 
         require_gpu(snakemake.rule, "vllm", needed=snakemake.params.vllm["tensor_parallel_size"])
         samples, metrics = evaluate_with_vllm(snakemake.input.model, rows, vllm_cfg=snakemake.params.vllm, **common)

@@ -9,4 +9,5 @@ from alignrl.analysis.dial import plot_dial
 from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):
-    plot_dial(pd.read_csv(snakemake.input[0]), snakemake.params.alignment, snakemake.params.verdict, snakemake.output[0])
+    plot_dial(pd.read_csv(snakemake.input[0]), snakemake.params.alignment, snakemake.params.verdict,
+              snakemake.output[0])

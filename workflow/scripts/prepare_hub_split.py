@@ -3,8 +3,8 @@ from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
-from alignrl.claims.rows import write_rows
 from alignrl.backends.hub_data import prepare_split
+from alignrl.claims.rows import write_rows
 from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):

@@ -7,8 +7,8 @@ from alignrl.workflow.jobserver import forward_to_job_server
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 from alignrl.claims.rows import problems_to_rows, write_rows
-from alignrl.core.runtime import log_to
 from alignrl.claims.tasks import get_task, make_splits
+from alignrl.core.runtime import log_to
 
 with log_to(snakemake.log[0]):
     cfg = snakemake.params.task

@@ -4,8 +4,8 @@ from alignrl.workflow.jobserver import forward_to_job_server
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 from alignrl.claims.rows import read_rows
-from alignrl.native.pretrain import pretrain
 from alignrl.core.runtime import log_to, set_threads
+from alignrl.native.pretrain import pretrain
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)

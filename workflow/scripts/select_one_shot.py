@@ -6,8 +6,8 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 import pandas as pd
 
 from alignrl.claims.rows import read_rows, write_rows
-from alignrl.core.runtime import log_to, write_json_atomic
 from alignrl.claims.selection import select_one_shot
+from alignrl.core.runtime import log_to, write_json_atomic
 
 with log_to(snakemake.log[0]):
     wc = snakemake.wildcards

@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 
 from alignrl.claims.rows import read_rows
-from alignrl.trace.provenance import provenance
-from alignrl.core.runtime import log_to, require_gpu, set_threads
 from alignrl.claims.selection import training_rows
+from alignrl.core.runtime import log_to, require_gpu, set_threads
+from alignrl.trace.provenance import provenance
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)

@@ -8,8 +8,8 @@ sequence length is the main cost of the whole pipeline.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 from alignrl.claims.tasks.base import TASKS, Problem, Task, register
 
