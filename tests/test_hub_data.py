@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alignrl.claims.rows import validate_row
 from alignrl.backends.hub_data import LOADERS, HubDataError, convert, load_records, prepare_split
 from alignrl.backends.hub_models import HubModelError, fetch_model
+from alignrl.claims.rows import validate_row
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "Solve: {question}"
@@ -124,7 +124,8 @@ def test_hub_model_from_a_local_copy_and_a_clear_error_offline(tmp_path):
 
 
 def _kor_release_copy(root: Path) -> Path:
-    """A local copy in KOR-Bench's released layout (KOR-Bench/KOR-Bench on GitHub): data/<subset>/{sample,rule}.jsonl."""
+    """A local copy in KOR-Bench's released layout (KOR-Bench/KOR-Bench on GitHub):
+    data/<subset>/{sample,rule}.jsonl."""
     sub = root / "data" / "operation"
     sub.mkdir(parents=True)
     (sub / "rule.jsonl").write_text(

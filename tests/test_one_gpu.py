@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from test_verl_backend import overrides_for
+
 from alignrl.backends.verl import compose_config
 from alignrl.workflow.config import load_config
-from test_verl_backend import overrides_for
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_GPU = REPO / "configs" / "one_gpu.yaml"

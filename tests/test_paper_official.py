@@ -3,13 +3,13 @@ graded as a user of the official code expects (the official <answer> format)."""
 from pathlib import Path
 
 import pytest
+from test_verl_backend import overrides_for
 
 from alignrl.backends.verl import compose_config
 from alignrl.backends.verl_reward import compute_score
 from alignrl.claims.rewards import RewardGroup, compute_rewards
 from alignrl.claims.tasks import get_task
 from alignrl.workflow.config import load_config
-from test_verl_backend import overrides_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,8 @@ def verl_cfg(paper):
 
 
 def test_batching_memory_and_kl_match_the_official_scripts(verl_cfg):
-    actor, rollout, ref = verl_cfg.actor_rollout_ref.actor, verl_cfg.actor_rollout_ref.rollout, verl_cfg.actor_rollout_ref.ref
+    arr = verl_cfg.actor_rollout_ref
+    actor, rollout, ref = arr.actor, arr.rollout, arr.ref
     budget = 2048 + 8192  # official: max_prompt_length + max_response_length
     assert actor.use_dynamic_bsz is True and actor.ppo_max_token_len_per_gpu == budget
     assert rollout.log_prob_use_dynamic_bsz is True and rollout.log_prob_max_token_len_per_gpu == budget
@@ -67,5 +68,7 @@ def test_paper_tasks_grade_the_official_answer_format(paper):
         assert res.rewards[len(good):] == [0.0] * len(garbage), reward
         assert res.well_formatted == [True] * len(good) + [False] * len(garbage)
     assert compute_rewards("ground_truth", RewardGroup(good, "4", math)).correct == [True] * 3
-    assert compute_rewards("ground_truth", RewardGroup(["<think>x</think><answer>\n4.0\n</answer>"], "4", math)).correct == [True]
-    assert compute_rewards("ground_truth", RewardGroup(["<think>x</think><answer> A B </answer>"], "a b", logic)).correct == [True]
+    line_broken = RewardGroup(["<think>x</think><answer>\n4.0\n</answer>"], "4", math)
+    assert compute_rewards("ground_truth", line_broken).correct == [True]
+    spaced = RewardGroup(["<think>x</think><answer> A B </answer>"], "a b", logic)
+    assert compute_rewards("ground_truth", spaced).correct == [True]

@@ -8,14 +8,14 @@ import pytest
 import torch
 import verl  # noqa: F401  (deliberately not importorskip: CI must have it)
 
-from alignrl.claims import objectives
-from alignrl.claims.answer import format_response
-from alignrl.workflow.config import ConfigError, claim_seeds, load_config, training_settings
-from alignrl.claims.rewards import REWARDS, RewardGroup, compute_rewards, random_draw
-from alignrl.claims.tasks import get_task
 from alignrl.backends.verl import build_overrides, check_claim, compose_config, compose_configs
 from alignrl.backends.verl_plugin import estimator_name, group_advantages
 from alignrl.backends.verl_reward import answer_code, compute_score, stable_int
+from alignrl.claims import objectives
+from alignrl.claims.answer import format_response
+from alignrl.claims.rewards import REWARDS, RewardGroup, compute_rewards, random_draw
+from alignrl.claims.tasks import get_task
+from alignrl.workflow.config import ConfigError, claim_seeds, load_config, training_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,8 @@ def overrides_for(cfg, claim, model, task, seed):
         claim=claim, settings=training_settings(cfg, claim), verl_cfg=cfg["verl"], model_dir=f"models/{model}",
         train_files=[f"data/{task}/train.parquet"], val_files=[f"data/{task}/val.parquet"],
         generator=cfg["tasks"][task]["generator"], seed=seed,
-        checkpoint_dir=f"results/checkpoints/{claim}/{model}/{task}/seed{seed}", experiment=f"{claim}/{model}/{task}/seed{seed}",
+        checkpoint_dir=f"results/checkpoints/{claim}/{model}/{task}/seed{seed}",
+        experiment=f"{claim}/{model}/{task}/seed{seed}",
     )
 
 
@@ -47,8 +48,9 @@ def test_every_paper_training_job_composes_and_passes_verl_validation(paper):
     jobs = paper_jobs(paper)
     assert len(jobs) == 12 * 2 * 2  # 11 table claims + the one-shot history run x 2 models x 2 tasks x 1 seed
     configs = compose_configs([overrides_for(paper, *job) for job in jobs])
-    for (claim, model, task, seed), cfg in zip(jobs, configs):
-        assert cfg.algorithm.adv_estimator == estimator_name(paper["claims"][claim]["advantage"], paper["claims"][claim]["reward"])
+    for (claim, model, _task, _seed), cfg in zip(jobs, configs):
+        claim_cfg = paper["claims"][claim]
+        assert cfg.algorithm.adv_estimator == estimator_name(claim_cfg["advantage"], claim_cfg["reward"])
         assert cfg.reward.custom_reward_function.reward_kwargs.reward == paper["claims"][claim]["reward"]
         assert cfg.actor_rollout_ref.model.path == f"models/{model}"
 
@@ -71,7 +73,8 @@ def test_overrides_carry_the_official_hyperparameters(paper):
 
 
 def test_token_level_entropy_minimisation_is_a_negative_verl_coefficient(paper):
-    settings = {**training_settings(paper, "ground_truth"), "reward": "none", "entropy_coef": 0.5, "dynamic_sampling": False}
+    settings = {**training_settings(paper, "ground_truth"), "reward": "none", "entropy_coef": 0.5,
+                "dynamic_sampling": False}
     ov = build_overrides(claim="entropy_token", settings=settings, verl_cfg=paper["verl"], model_dir="m",
                          train_files=["t.parquet"], val_files=["v.parquet"], generator="math_verify", seed=0,
                          checkpoint_dir="c", experiment="e")
@@ -106,7 +109,6 @@ class CharTokenizer:
 
 def _batch(texts, prompt_len=3, logprobs=None):
     from tensordict import TensorDict
-
     from verl import DataProto
 
     width = max(len(t) for t in texts) + 2
@@ -171,9 +173,11 @@ def test_rewards_run_through_verls_reward_manager(paper, reward):
 def test_random_reward_is_fair_and_stable():
     grader = get_task("math_verify")
     texts = [format_response(f"try {i}", str(i)) for i in range(400)]
-    draws = [compute_score("hub", t, "1", {"uid": "u"}, reward="random", task="math_verify", seed=1)["score"] for t in texts]
-    again = [compute_score("hub", t, "1", {"uid": "u"}, reward="random", task="math_verify", seed=1)["score"] for t in texts]
-    other = [compute_score("hub", t, "1", {"uid": "u"}, reward="random", task="math_verify", seed=2)["score"] for t in texts]
+    def scores(seed):
+        return [compute_score("hub", t, "1", {"uid": "u"}, reward="random", task="math_verify", seed=seed)["score"]
+                for t in texts]
+
+    draws, again, other = scores(1), scores(1), scores(2)
     assert draws == again and draws != other
     assert 0.4 < np.mean(draws) < 0.6
     assert grader.verify("1", "1")
@@ -186,7 +190,6 @@ def test_entropy_reward_without_logprobs_is_an_error():
 
 def _advantage_batch(scores, uids, width=5):
     from tensordict import TensorDict
-
     from verl import DataProto
 
     n = len(scores)

@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from alignrl.claims.answer import format_response
-from alignrl.claims.scoring import SAMPLE_COLUMNS, summarize
-from alignrl.claims.passk import pass_at_k
 from alignrl.backends.vllm import MAX_N, build_requests, parse_outputs, request_seed
+from alignrl.claims.answer import format_response
+from alignrl.claims.passk import pass_at_k
+from alignrl.claims.scoring import SAMPLE_COLUMNS, summarize
 
 
 class FakeTokenizer:
@@ -47,7 +47,8 @@ def test_requests_render_the_chat_prompt_and_carry_the_sampling_settings():
 
 
 def test_n_up_to_256_and_bad_input_is_refused():
-    assert build_requests(FakeTokenizer(), rows(1), n=MAX_N, temperature=1, top_p=1, max_new_tokens=4, seed=0)[0].sampling["n"] == 256
+    requests = build_requests(FakeTokenizer(), rows(1), n=MAX_N, temperature=1, top_p=1, max_new_tokens=4, seed=0)
+    assert requests[0].sampling["n"] == 256
     with pytest.raises(ValueError, match="1 to 256"):
         build_requests(FakeTokenizer(), rows(1), n=257, temperature=1, top_p=1, max_new_tokens=4, seed=0)
     dup = rows(2)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from alignrl.claims.answer import build_prompt
 
@@ -227,7 +228,9 @@ def prepare_split(
     specs = task_cfg["datasets"]
     source = "train" if split in ("train", "val") else split
     if source not in specs:
-        raise HubDataError(f"config key 'tasks.{task}.datasets': no dataset named '{source}' (needed for split '{split}')")
+        raise HubDataError(
+            f"config key 'tasks.{task}.datasets': no dataset named '{source}' (needed for split '{split}')"
+        )
     spec = specs[source]
     records = loader(source, spec)
     if split in ("train", "val"):
@@ -235,7 +238,9 @@ def prepare_split(
         random.Random(f"{task_cfg['seed']}/{task}/val").shuffle(order)
         n_val = int(task_cfg["val_size"])
         if n_val >= len(order):
-            raise HubDataError(f"config key 'tasks.{task}.val_size': {n_val} leaves no training records of {len(order)}")
+            raise HubDataError(
+                f"config key 'tasks.{task}.val_size': {n_val} leaves no training records of {len(order)}"
+            )
         chosen = sorted(order[:n_val]) if split == "val" else sorted(order[n_val:])
         # uids stay those of the full train dataset, so train and val can never share one
         rows = convert(records, name=source, spec=spec, task=task, ability=ability, split=split, template=template)

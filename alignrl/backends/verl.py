@@ -17,11 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from alignrl.core.errors import ConfigError
 from alignrl.claims.objectives import ADVANTAGES, reads_correctness
+from alignrl.core.errors import ConfigError
 from alignrl.trace.run_record import verl_train_log, write_run_info
 
 __all__ = [
@@ -222,7 +223,6 @@ def compose_configs(jobs: Sequence[Sequence[str]]) -> list:
     import verl
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-
     from verl.trainer.ppo.core_algos import get_adv_estimator_fn, get_policy_loss_fn
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
@@ -255,7 +255,9 @@ def train_command(overrides: Sequence[str], python: str = sys.executable) -> lis
     return [python, "-m", "verl.trainer.main_ppo", *overrides]
 
 
-def merge_command(actor_dir: str | os.PathLike, target_dir: str | os.PathLike, python: str = sys.executable) -> list[str]:
+def merge_command(
+    actor_dir: str | os.PathLike, target_dir: str | os.PathLike, python: str = sys.executable
+) -> list[str]:
     return [python, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
             "--local_dir", str(actor_dir), "--target_dir", str(target_dir)]
 
@@ -326,7 +328,8 @@ def train_with_verl(
     env["VERL_FILE_LOGGER_PATH"] = str(out_dir / "verl_log.jsonl")
     log = open(log_path, "a") if log_path else None
     try:
-        subprocess.run(train_command(overrides), check=True, env=env, stdout=log, stderr=subprocess.STDOUT if log else None)
+        subprocess.run(train_command(overrides), check=True, env=env, stdout=log,
+                       stderr=subprocess.STDOUT if log else None)
         step = _latest_step(checkpoint_dir)
         actor = checkpoint_dir / f"global_step_{step}" / "actor"
         target = out_dir / "model"
@@ -343,7 +346,7 @@ def train_with_verl(
 
 def prompt_log_from_rollouts(
     rollout_dir: str | os.PathLike, rows: Sequence[Mapping[str, Any]], prompt_texts: Sequence[str], grader: Any
-) -> "pd.DataFrame":
+) -> Any:  # a pandas DataFrame (pandas is imported only when used)
     """The native trainer's ``prompt_log.csv`` (step, uid, samples, correct, reward_mean) from verl's dumps.
 
     verl writes ``{step}.jsonl`` with the decoded prompt, response and score of every rollout.
@@ -418,9 +421,9 @@ def run_claim(
     log_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """One training job of the workflow: data file, verl run, HF model, train and prompt logs."""
+    from alignrl.claims.prompts import load_tokenizer
     from alignrl.claims.rows import write_rows
     from alignrl.claims.tasks import get_task
-    from alignrl.claims.prompts import load_tokenizer
 
     out_dir, checkpoint_dir = Path(out_dir), Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -435,8 +438,11 @@ def run_claim(
     tokenizer = load_tokenizer(model_dir)
     texts = []
     for row in train_rows:
-        rendered = tokenizer.apply_chat_template([dict(m) for m in row["prompt"]], add_generation_prompt=True, tokenize=False)
-        texts.append(tokenizer.decode(tokenizer(rendered, add_special_tokens=False)["input_ids"], skip_special_tokens=True))
+        rendered = tokenizer.apply_chat_template(
+            [dict(m) for m in row["prompt"]], add_generation_prompt=True, tokenize=False
+        )
+        ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+        texts.append(tokenizer.decode(ids, skip_special_tokens=True))
     prompt_log = prompt_log_from_rollouts(checkpoint_dir / "rollouts", train_rows, texts, get_task(generator))
     prompt_log.to_csv(out_dir / "prompt_log.csv", index=False)
     summary["overrides"] = list(overrides)

@@ -11,8 +11,8 @@ the definition stays the one in :mod:`alignrl.claims.rewards`:
   two IDENTICAL responses to one prompt share their coin (rare at paper length, stated in the README).
 * ``majority_vote``: the vote needs the whole group, which verl only shows to the advantage estimator.
   Here the response's answer is encoded as a number (:func:`answer_code`); the estimator registered in
-  :mod:`alignrl.backends.verl_plugin` decodes the codes of a group, votes with :func:`alignrl.claims.rewards.majority_label`
-  and pays ``fmt x [answer == label]``.
+  :mod:`alignrl.backends.verl_plugin` decodes the codes of a group, votes with
+  :func:`alignrl.claims.rewards.majority_label` and pays ``fmt x [answer == label]``.
 
 This module imports no verl code: verl loads it by file path (``reward.custom_reward_function.path``),
 and a second copy of the registering plugin module would register everything twice.
@@ -79,8 +79,8 @@ def compute_score(
     else:
         if reward == "entropy" and mean_logprob is None:
             raise ValueError(
-                "the entropy reward needs the rollout log-probs: set actor_rollout_ref.rollout.calculate_log_probs=True "
-                "and reward.reward_manager.name=alignrl"
+                "the entropy reward needs the rollout log-probs: set "
+                "actor_rollout_ref.rollout.calculate_log_probs=True and reward.reward_manager.name=alignrl"
             )
         group = RewardGroup(
             [solution_str],

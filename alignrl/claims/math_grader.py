@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from alignrl.claims.answer import normalize_answer
 

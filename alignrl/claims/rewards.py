@@ -26,9 +26,9 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from alignrl.claims.answer import answer_format_of, extract_answer, is_well_formatted, normalize_answer
 
