@@ -11,11 +11,14 @@ from alignrl.workflow.config import (
     sensitivity_runs,
     training_settings,
 )
-from alignrl.core import paths
+from alignrl.core import numerics, paths
 from alignrl.core.paths import fill
 from alignrl.workflow.plan import large_k_evaluation, report_plan
 
 finalize_config(config)
+# Before any job imports torch: the job server and SLURM jobs start from this process's environment, and each
+# SLURM job parses this file again (alignrl.core.numerics).
+numerics.pin_environment(config["numerics"])
 
 TASKS = sorted(config["tasks"])
 SYNTHETIC_TASKS = sorted(t for t in TASKS if config["tasks"][t]["source"] == "synthetic")

@@ -1,7 +1,13 @@
-"""Shared test settings: one torch thread (the CI machine has two cores and tests run beside other work)."""
+"""Shared test settings: the pipeline's pinned numeric mode, and one torch thread (the CI machine has two
+cores and tests run beside other work)."""
 import os
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from alignrl.core import numerics  # noqa: E402
+
+# Before torch loads, as the Snakefile does: tests then run the kernels the pipeline runs.
+numerics.pin_environment("pinned")
 
 import torch  # noqa: E402
 

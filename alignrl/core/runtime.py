@@ -28,8 +28,15 @@ def log_to(path: str | os.PathLike | None) -> Iterator[None]:
 
 
 def set_threads(n: int) -> None:
-    """Pin torch's intra-op threads to what Snakemake granted: oversubscription is ~8x slower here."""
+    """Pin torch's intra-op threads to what Snakemake granted: oversubscription is ~8x slower here.
+
+    Every job calls this first, so it is also where a job checks that torch runs the pinned numeric mode.
+    """
     import torch
+
+    from alignrl.core.numerics import check_pinned
+
+    check_pinned()
 
     n = max(1, int(n))
     torch.set_num_threads(n)

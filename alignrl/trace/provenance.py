@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from alignrl.core.numerics import cpu_info, numerics_record
+
 __all__ = [
     "DEFAULT_PACKAGES",
     "sha256_file",
@@ -157,16 +159,18 @@ def package_versions(names: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, str |
 
 
 def hardware() -> dict[str, Any]:
-    """Platform, Python, CPU count, torch threads and the CUDA device (None on CPU-only machines)."""
+    """Platform, Python, CPU (model, ISA flags), torch threads, numeric mode and build, CUDA device (or None)."""
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "processor": platform.processor() or None,
+        # platform.processor() is empty on most Linux systems; /proc/cpuinfo names the CPU
+        "processor": cpu_info().get("model_name") or platform.processor() or None,
         "python": sys.version.split()[0],
         "cpu_count": os.cpu_count(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": None,
         "cuda_device": None,
+        "numerics": numerics_record(),
     }
     try:
         import torch

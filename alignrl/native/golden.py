@@ -1,0 +1,76 @@
+"""The golden run: a tiny pretraining, a few RL steps and an evaluation whose output hashes are committed.
+
+It exercises every numeric path the embedded default uses (corpus, tokenizer, AdamW pretraining, the native
+sampler, the GRPO loss and its backward pass, pass@k grading) in about half a minute on one thread, so a
+change of CPU, library build or numeric mode that moves any bit of the default shows up here first
+(``tests/test_golden.py``, ``python -m alignrl.native.golden`` to print the hashes on a new machine).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from alignrl.core.numerics import numerics_record
+
+SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
+             max_position_embeddings=128, tie_word_embeddings=True)
+CORPUS = dict(task_fractions={"math": 0.6, "logic": 0.1}, subskill_fraction=0.2, num_documents=600, seed=11)
+PRETRAIN = dict(steps=40, batch_size=8, seq_len=96, lr=1e-2, warmup_steps=4, weight_decay=0.01, seed=12)
+RL = dict(steps=3, prompts_per_step=4, samples_per_prompt=4, mini_batches_per_step=2, lr=1e-3, warmup_steps=1,
+          max_new_tokens=24, save_every=3, val_every=3, val_samples=1, keep_checkpoints=1,
+          dynamic_sampling=False)
+EVAL = dict(n=4, ks=[1, 4], temperature=1.0, top_p=1.0, max_new_tokens=24, batch_size=64, seed=13)
+TASK_SEED = 14
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def golden_run(workdir: str | os.PathLike) -> dict[str, str]:
+    """Run the golden workload in ``workdir`` on one thread; returns name -> sha256 of each output."""
+    import pandas as pd
+    import torch
+
+    from alignrl.claims.rows import problems_to_rows
+    from alignrl.claims.tasks import make_splits
+    from alignrl.native.evaluate import evaluate
+    from alignrl.native.pretrain import pretrain
+    from alignrl.native.trainer import train
+
+    torch.set_num_threads(1)
+    root = Path(workdir)
+    splits = make_splits("math", {"train": 16, "val": 2, "test": 12}, seed=TASK_SEED)
+    rows = {name: problems_to_rows(probs, "math", "math", name, "{question}") for name, probs in splits.items()}
+    held = {p.question for name in ("val", "test") for p in splits[name]}
+    base = root / "base"
+    pretrain(out_dir=base, arch="qwen2", model_sizes=SIZES, corpus_cfg=CORPUS, train_cfg=PRETRAIN,
+             exclude_questions=held, threads=1)
+    train(model_dir=base, train_rows=rows["train"], val_rows=rows["val"], task_name="math", out_dir=root / "rl",
+          checkpoint_dir=root / "ckpt", cfg=RL, seed=15, threads=1, log=lambda _msg: None)
+    samples, _ = evaluate(root / "rl" / "model", rows["test"], threads=1, progress=False, **EVAL)
+    graded = samples[["problem_id", "sample_index", "text", "correct"]].sort_values(["problem_id", "sample_index"])
+    # the log minus its wall-clock column: everything else in it is a function of the numbers
+    log = pd.read_csv(root / "rl" / "train_log.csv").drop(columns=["seconds"])
+    return {
+        "pretrained_weights": _sha(base / "model.safetensors"),
+        "rl_weights": _sha(root / "rl" / "model" / "model.safetensors"),
+        "rl_log": hashlib.sha256(log.to_csv(index=False).encode()).hexdigest(),
+        "eval_samples": hashlib.sha256(graded.to_csv(index=False).encode()).hexdigest(),
+    }
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="alignrl-golden-") as tmp:
+        hashes = golden_run(tmp)
+    json.dump({"hashes": hashes, "numerics": numerics_record()}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
