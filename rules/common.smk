@@ -171,7 +171,8 @@ def is_contaminated_control(wildcards):
 
 def contamination_probe_settings():
     """Only what a probe job uses, so changing e.g. the control's copies does not rerun clean models' probes."""
-    return {k: config["contamination"][k] for k in ("prefix_fraction", "problems", "min_gap")}
+    keys = ("prefix_fraction", "problems", "null_quantile", "fixed_threshold")
+    return {k: config["contamination"][k] for k in keys}
 
 
 def contamination_summaries(wildcards):

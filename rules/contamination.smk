@@ -1,10 +1,12 @@
-# Beyond the paper: the contamination probe. Fresh problems from each task's generator, outside every
-# split, show what "never seen" scores look like.
+# Beyond the paper: the contamination probe. Two disjoint sets of fresh problems from each task's
+# generator, outside every split: the reference shows what "never seen" scores look like, and its gap to
+# the null set is the null the flag's threshold is read from.
 rule contamination_reference:
     input:
         splits=[paths.split_data(s) for s in ("train", "val", "test")],
     output:
-        paths.CONTAMINATION_REFERENCE,
+        reference=paths.CONTAMINATION_REFERENCE,
+        null=paths.CONTAMINATION_NULL,
     log:
         paths.log("contamination", "reference", "{task}"),
     conda:
@@ -12,6 +14,7 @@ rule contamination_reference:
     params:
         generator=task_generator,
         size=config["contamination"]["reference_problems"],
+        null_size=config["contamination"]["null_problems"],
         seed=config["contamination"]["reference_seed"],
         template=prompt_template,
     script:
@@ -22,7 +25,8 @@ rule contamination_probe:
     input:
         model=paths.MODEL_DIR,
         test=paths.BENCH_DATA,
-        reference=rules.contamination_reference.output[0],
+        reference=rules.contamination_reference.output.reference,
+        null=rules.contamination_reference.output.null,
     output:
         probe=paths.CONTAMINATION_PROBE,
         summary=paths.CONTAMINATION_SUMMARY,

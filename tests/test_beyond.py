@@ -14,7 +14,15 @@ from test_reporting import write_run
 from alignrl.analysis.contamination import summarize_probe
 from alignrl.analysis.dial import build_dial_table, dial_markdown, onsets, plot_dial
 from alignrl.analysis.large_k import build_curves, crossings, plot_curves
-from alignrl.claims.contamination import REFERENCE, TEST, reference_problems, rouge_l, split_question
+from alignrl.claims.contamination import (
+    NULL,
+    REFERENCE,
+    TEST,
+    null_problems,
+    reference_problems,
+    rouge_l,
+    split_question,
+)
 from alignrl.claims.tasks import get_task, make_splits
 from alignrl.core.paths import sources_from_metrics, split_base
 from alignrl.native.corpus import Document, build_documents
@@ -119,22 +127,20 @@ def test_reference_problems_are_fresh_seeded_and_distinct():
     assert [p.question for p in reference_problems("math", 30, seed=10, exclude=seen)] != [p.question for p in refs]
 
 
-def _probe_frame(test_scores, ref_scores):
-    rows = [{"set": TEST, "exact_match": s == 1.0, "rouge_l": s} for s in test_scores]
-    rows += [{"set": REFERENCE, "exact_match": s == 1.0, "rouge_l": s} for s in ref_scores]
-    return pd.DataFrame(rows)
+def _probe_frame(test_scores, ref_scores, null_scores=None):
+    null_scores = ref_scores if null_scores is None else null_scores
+    return pd.DataFrame([{"set": which, "exact_match": s == 1.0, "rouge_l": s}
+                         for which, scores in ((TEST, test_scores), (REFERENCE, ref_scores), (NULL, null_scores))
+                         for s in scores])
 
 
-def test_probe_flags_only_a_clear_gap_with_an_interval_above_zero():
+def test_probe_flags_a_memorised_test_set_and_needs_every_set():
     rng = np.random.default_rng(0)
-    same = rng.uniform(0.3, 0.6, 200)
-    assert not summarize_probe(_probe_frame(same[:100], same[100:]), min_gap=0.1, **BOOT)["flagged"]
-    memorised = summarize_probe(_probe_frame([1.0] * 50, rng.uniform(0.3, 0.6, 50)), min_gap=0.1, **BOOT)
+    memorised = summarize_probe(_probe_frame([1.0] * 50, rng.uniform(0.3, 0.6, 50), rng.uniform(0.3, 0.6, 50)),
+                                null_quantile=0.95, **BOOT)
     assert memorised["flagged"] and memorised["gap_exact_match"] == 1.0
-    small = summarize_probe(_probe_frame([0.55] * 50, [0.5] * 50), min_gap=0.1, **BOOT)
-    assert small["gap_rouge_l_ci_low"] > 0 and not small["flagged"]  # real but below min_gap
-    with pytest.raises(ValueError, match="both test and reference"):
-        summarize_probe(_probe_frame([1.0], []), min_gap=0.1, **BOOT)
+    with pytest.raises(ValueError, match="test, reference and null.*none of: reference, null"):
+        summarize_probe(_probe_frame([1.0], [], []), null_quantile=0.95, **BOOT)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +153,7 @@ def memorised_model(tmp_path_factory):
     torch.set_num_threads(1)
     test = make_splits(get_task("math"), {"test": 6}, seed=5)["test"]
     refs = reference_problems("math", 6, seed=1, exclude=[p.question for p in test])
+    nulls = null_problems("math", 6, seed=1, exclude=[p.question for p in test], reference=refs)
     out = tmp_path_factory.mktemp("contaminated") / "model"
     pretrain(
         out_dir=out, arch="qwen2",
@@ -155,11 +162,12 @@ def memorised_model(tmp_path_factory):
         corpus_cfg={"task_fractions": {"math": 0.5}, "subskill_fraction": 0.2, "num_documents": 200, "seed": 1},
         train_cfg={"steps": 150, "batch_size": 16, "seq_len": 128, "lr": 3e-3, "warmup_steps": 10,
                    "weight_decay": 0.0, "seed": 0},
-        exclude_questions=[p.question for p in test + refs],
+        exclude_questions=[p.question for p in test + refs + nulls],
         contaminate_with=[("math", p.question, p.solution, p.answer) for p in test], contaminate_copies=20,
         threads=1,
     )
-    problems = [(p.uid, TEST, p.question) for p in test] + [(p.uid, REFERENCE, p.question) for p in refs]
+    problems = [(p.uid, which, p.question) for which, part in ((TEST, test), (REFERENCE, refs), (NULL, nulls))
+                for p in part]
     return out, problems
 
 
@@ -168,10 +176,11 @@ def test_probe_detects_a_model_that_saw_the_test_problems(memorised_model):
 
     model_dir, problems = memorised_model
     frame = probe(model_dir, problems, template="{question}", prefix_fraction=0.5)
-    assert list(frame["set"]) == [TEST] * 6 + [REFERENCE] * 6
+    assert list(frame["set"]) == [TEST] * 6 + [REFERENCE] * 6 + [NULL] * 6
     assert all(r.remainder.split()[0] != "" for r in frame.itertuples())
-    summary = summarize_probe(frame, min_gap=0.1, **BOOT)
+    summary = summarize_probe(frame, null_quantile=0.95, **BOOT)
     assert summary["test_rouge_l"] > summary["reference_rouge_l"]
+    assert summary["gap_rouge_l"] > summary["threshold"] == summary["null_threshold_rouge_l"]
     assert summary["flagged"], summary
 
 
@@ -270,7 +279,7 @@ def test_large_k_needs_the_base_model_of_each_trained_cell(tmp_path):
 def test_probe_table_warns_about_a_missed_control_and_a_false_alarm():
     from alignrl.analysis.contamination import probe_table
 
-    base = summarize_probe(_probe_frame([0.5] * 10, [0.5] * 10), min_gap=0.1, **BOOT)
+    base = summarize_probe(_probe_frame([0.5] * 10, [0.5] * 10), null_quantile=0.95, **BOOT)
     rows = [{**base, "model": "A", "task": "math", "bench": "test", "known_contaminated": False, "provenance": {}},
             {**base, "model": "C", "task": "math", "bench": "test", "known_contaminated": True, "provenance": {}}]
     df, preamble = probe_table(rows)

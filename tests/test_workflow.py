@@ -206,6 +206,11 @@ def _check_beyond_the_paper(root: Path) -> None:
     assert sorted(set(probe.model)) == ["A", "A-contaminated", "B"] and len(probe) == 6
     assert probe.set_index("model").loc["A-contaminated", "known_contaminated"].all()
     assert not probe.set_index("model").loc[["A", "B"], "known_contaminated"].any()
+    # the threshold is the null's declared quantile, read from the second fresh set
+    assert (probe.threshold_source == "null q0.95").all() and (probe.null_problems == 8).all()
+    assert (probe.threshold == probe.null_threshold_rouge_l).all()
+    assert (probe.flagged == (probe.gap_rouge_l > probe.threshold)).all()
+    assert "Threshold: per cell, the 0.95 quantile of the null gap" in (root / "results/contamination.md").read_text()
     control = json.loads((root / "models/A-contaminated/pretrain_info.json").read_text())
     assert control["corpus"]["documents_per_kind"]["contamination:math"] == 12 * 4  # every test problem x 4
     clean = json.loads((root / "models/A/pretrain_info.json").read_text())

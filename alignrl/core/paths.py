@@ -50,6 +50,7 @@ ONE_SHOT = f"{DATA}/one_shot/{RUN_KEY}"
 ONE_SHOT_DATA = f"{ONE_SHOT}.parquet"  # the one example a one-shot claim trains on
 ONE_SHOT_RECORD = f"{ONE_SHOT}.json"  # and why it was chosen
 CONTAMINATION_REFERENCE = f"{DATA}/{{task}}/contamination_reference.parquet"
+CONTAMINATION_NULL = f"{DATA}/{{task}}/contamination_null.parquet"  # the second fresh set: the null
 MODEL_DIR = f"{MODELS}/{{model}}"
 
 # ---- runs

@@ -244,7 +244,8 @@ class _Auditor:
         probe = path.with_name("probe.parquet")
         cfg, boot = self.config["contamination"], self.config["evaluation"]["bootstrap"]
         try:
-            again = _plain(summarize_probe(pd.read_parquet(probe), min_gap=cfg["min_gap"], n_boot=boot["n_boot"],
+            again = _plain(summarize_probe(pd.read_parquet(probe), null_quantile=cfg["null_quantile"],
+                                           fixed_threshold=cfg["fixed_threshold"], n_boot=boot["n_boot"],
                                            alpha=boot["alpha"], seed=boot["seed"]))
         except Exception as exc:  # noqa: BLE001
             self.add(False, path, "cannot be recomputed from probe.parquet", repr(exc))

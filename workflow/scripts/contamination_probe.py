@@ -1,4 +1,5 @@
-"""Probe one model on one task: greedy completion of question prefixes, test against never-seen problems."""
+"""Probe one model on one task: greedy completion of question prefixes, test against never-seen problems,
+flagged above the null of two never-seen sets."""
 from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
@@ -7,7 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from alignrl.analysis.contamination import summarize_probe
-from alignrl.claims.contamination import REFERENCE, TEST
+from alignrl.claims.contamination import NULL, REFERENCE, TEST, check_disjoint
 from alignrl.claims.rows import read_rows
 from alignrl.core.runtime import log_to, set_threads, write_json_atomic
 from alignrl.native.probe import probe
@@ -20,22 +21,27 @@ with log_to(snakemake.log[0]):
     test = read_rows(snakemake.input.test)
     if cfg["problems"] is not None:
         test = test[: cfg["problems"]]
+    fresh = {REFERENCE: read_rows(snakemake.input.reference), NULL: read_rows(snakemake.input.null)}
+    # all of the test split, not only the probed part: no fresh problem may be a test problem
+    check_disjoint({TEST: [r["extra_info"]["question"] for r in read_rows(snakemake.input.test)],
+                    **{which: [r["extra_info"]["question"] for r in rows] for which, rows in fresh.items()}})
     problems = [(r["extra_info"]["uid"], TEST, r["extra_info"]["question"]) for r in test]
-    problems += [(r["extra_info"]["uid"], REFERENCE, r["extra_info"]["question"])
-                 for r in read_rows(snakemake.input.reference)]
+    problems += [(r["extra_info"]["uid"], which, r["extra_info"]["question"]) for which, rows in fresh.items()
+                 for r in rows]
     frame = probe(snakemake.input.model, problems, template=snakemake.params.template,
                   prefix_fraction=cfg["prefix_fraction"], threads=snakemake.threads)
     boot = snakemake.params.bootstrap
-    summary = summarize_probe(frame, min_gap=cfg["min_gap"], n_boot=boot["n_boot"], alpha=boot["alpha"],
-                              seed=boot["seed"])
+    summary = summarize_probe(frame, null_quantile=cfg["null_quantile"], fixed_threshold=cfg["fixed_threshold"],
+                              n_boot=boot["n_boot"], alpha=boot["alpha"], seed=boot["seed"])
     summary.update({"model": snakemake.wildcards.model, "task": snakemake.wildcards.task,
                     "bench": snakemake.wildcards.bench, "known_contaminated": bool(snakemake.params.contaminated),
-                    "prefix_fraction": cfg["prefix_fraction"], "min_gap": cfg["min_gap"]})
+                    "prefix_fraction": cfg["prefix_fraction"]})
     Path(snakemake.output.probe).parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(snakemake.output.probe, index=False)
     summary["provenance"] = provenance(
         rule=snakemake.rule, wildcards=dict(snakemake.wildcards),
-        inputs={"model": snakemake.input.model, "test": snakemake.input.test, "reference": snakemake.input.reference},
+        inputs={"model": snakemake.input.model, "test": snakemake.input.test, "reference": snakemake.input.reference,
+                "null": snakemake.input.null},
         config_subtree={"contamination": cfg, "template": snakemake.params.template},
         seeds={"bootstrap": boot["seed"]}, started_at=started,
         finished_at=dt.datetime.now(dt.timezone.utc).isoformat(),
