@@ -22,7 +22,7 @@ from alignrl.workflow.config import ConfigError, all_models, derived_models, dia
 
 REPO = Path(__file__).resolve().parent.parent
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
-ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3}
+ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3, "ceiling_pass_at_k": 0.98, "ceiling_pass_at_1": 0.8}
 VERDICT = {"k": 1, "min_gain": 0.02}
 
 
