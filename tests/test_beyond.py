@@ -204,6 +204,7 @@ def test_dial_table_rows_gains_and_onsets(tmp_path):
     gt = df[df["claim"] == "gt"].sort_values("level")
     assert list(gt["level"]) == [0.0, 0.1, 0.55]
     assert list(gt["verdict"]) == ["holds"] * 3
+    assert list(gt["seed_agreement"]) == ["1/1 hold"] * 3
     assert gt["gain@1"].tolist() == pytest.approx([0.5 - 0.025, 0.75 - 0.125, 0.5])
     trick = df[df["claim"] == "trick"].sort_values("level")
     assert list(trick["verdict"]) == ["fails", "fails", "holds"]

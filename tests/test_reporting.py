@@ -110,6 +110,8 @@ def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
     sweep = build_sensitivity_table(sources, [("gt", 0.01, "gt"), ("gt", 0.1, "gt__lr0.1")], KS, ALIGN, BOOT,
                                     {"k": 1, "min_gain": 0.02})
     assert list(sweep.verdict) == ["holds", "fails"]
+    assert list(sweep.seed_verdicts) == ["0:holds", "0:fails"]
+    assert list(sweep.seed_agreement) == ["1/1 hold", "1/1 fail"]
     assert sweep.flips.all()
 
 

@@ -128,7 +128,7 @@ def summary_markdown(df, verdict_cfg: dict, alignment: dict) -> str:
     lines += ["", "## Claims judged in a strong cell without headroom", ""]
     ceiling = df[~df["headroom"].isin([HEADROOM_OK, NOT_STRONG])]
     if ceiling.empty:
-        lines.append("None: every strong cell leaves its base model room to improve.")
+        lines.append("None: no strong cell is at the ceiling.")
     for cell, part in ceiling.groupby(["model", "task", "bench"], sort=False):
         lines.append(f"- {cell[0]} x {cell[1]} ({cell[2]}), {part['headroom'].iloc[0]}: "
                      + ", ".join(f"{r['claim']} {r['verdict']}" for _, r in part.iterrows()) + ".")
