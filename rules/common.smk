@@ -13,7 +13,7 @@ from alignrl.workflow.config import (
 )
 from alignrl.core import numerics, paths
 from alignrl.core.paths import fill
-from alignrl.workflow.plan import large_k_evaluation, report_plan
+from alignrl.workflow.plan import large_k_evaluation, report_plan, robustness_tables
 
 finalize_config(config)
 # Before any job imports torch: the job server and SLURM jobs start from this process's environment, and each
@@ -144,6 +144,10 @@ def verdict_metrics(wildcards):
     return planned("verdicts")
 
 
+def robustness_metrics(wildcards):
+    return planned("robustness")
+
+
 def sensitivity_metrics(wildcards):
     return planned("lr_sensitivity")
 
@@ -200,7 +204,7 @@ def all_targets():
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
         targets.append(table("lr_sensitivity"))
     if config["tables"]:
-        targets.append(table("verdicts"))
+        targets += [table("verdicts"), table("robustness")]
     targets.append(paths.CONFIG_USED)
     if config["dial"]["levels"] and config["dial"]["claims"]:
         targets += [table("dial"), figure("dial")]

@@ -105,6 +105,26 @@ rule verdicts:
         "../workflow/scripts/make_verdicts.py"
 
 
+# Every claim x cell of the claim tables, seed by seed: per-seed, pooled and leave-one-seed-out verdicts.
+rule robustness:
+    input:
+        robustness_metrics,
+    output:
+        csv=report(table("robustness"), caption=caption("robustness"), category="Verdicts"),
+        md=report(table("robustness", "md"), caption=caption("robustness"), category="Verdicts"),
+    log:
+        paths.log("report", "robustness"),
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        evaluation=config["evaluation"],
+        alignment=config["alignment"],
+        verdict=config["verdict"],
+        tables=robustness_tables(config),
+    script:
+        "../workflow/scripts/make_robustness.py"
+
+
 # No declared output on purpose: an audit must re-read the files every time it is asked, and Snakemake
 # skips a job whose output is newer than its inputs. It writes results/audit.txt and fails on a mismatch.
 rule audit:

@@ -25,7 +25,8 @@ from alignrl.trace.run_record import LOG_COLUMNS, PROMPT_LOG_COLUMNS, write_run_
 EV = {"ks": [1, 2], "n": 4, "bootstrap": {"n_boot": 50, "alpha": 0.05, "seed": 0}}
 CONFIG = {
     "evaluation": EV,
-    "alignment": {"k": 2, "strong_at_least": 0.8, "weak_at_most": 0.3},
+    "alignment": {"k": 2, "strong_at_least": 0.8, "weak_at_most": 0.3, "ceiling_pass_at_k": 0.98,
+                  "ceiling_pass_at_1": 0.8},
     "verdict": {"k": 1, "min_gain": 0.02},
     "tables": {"t2": {"claims": ["gt", "rnd"], "title": "Table 2"}},
     "claims": {"gt": {"expectation": "none"}, "rnd": {"expectation": "none"}},
@@ -41,6 +42,7 @@ RND = eval_metrics_path("rnd", "A", "math", 0, "test")
 PLAN = {
     "table1": ([BASE], {"evaluation": EV, "alignment": CONFIG["alignment"]}),
     "t2": ([BASE, GT, RND], {**COMMON, "table": CONFIG["tables"]["t2"], "name": "t2"}),
+    "robustness": ([BASE, GT, RND], {**COMMON, "tables": {"t2": ["gt", "rnd"]}}),
 }
 
 
@@ -110,7 +112,7 @@ def _failing(tree: Path) -> set[str]:
 def test_an_untouched_tree_passes(tree):
     checks = _audit()
     assert checks and all(c.ok for c in checks)
-    assert {"results/t2.md", "results/table1.md"} <= {c.path for c in checks}
+    assert {"results/t2.md", "results/table1.md", "results/robustness.csv"} <= {c.path for c in checks}
 
 
 def _edit_csv(fn):
@@ -128,6 +130,12 @@ def _edit_json(rel, fn):
         fn(record)
         path.write_text(json.dumps(record, indent=2))
     return edit
+
+
+def _edit_file(path, fn):
+    text = path.read_text()
+    assert fn(text) != text, f"the tamper changes nothing in {path}"
+    path.write_text(fn(text))
 
 
 def _swap_claims(df):
@@ -155,6 +163,10 @@ TAMPERS = {
     "run_info steps_done": ("results/runs/gt/A/math/seed0/run_info.json",
                             _edit_json("results/runs/gt/A/math/seed0/run_info.json",
                                        lambda r: r.__setitem__("steps_done", 300))),
+    "a robustness verdict": ("results/robustness.csv", lambda tree: _edit_file(
+        tree / "results/robustness.csv", lambda text: text.replace("0:holds", "0:fails", 1))),
+    "a seed verdict in the claim table": ("results/t2.csv", lambda tree: _edit_file(
+        tree / "results/t2.csv", lambda text: text.replace("1/1 hold", "1/1 fail", 1))),
     "the markdown table": ("results/t2.md", lambda tree: (tree / "results/t2.md").write_text(
         (tree / "results/t2.md").read_text().replace("| gt |", "| gt (tuned) |"))),
 }

@@ -30,7 +30,7 @@ from alignrl.workflow.config import ConfigError, all_models, derived_models, dia
 
 REPO = Path(__file__).resolve().parent.parent
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
-ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3}
+ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3, "ceiling_pass_at_k": 0.98, "ceiling_pass_at_1": 0.8}
 VERDICT = {"k": 1, "min_gain": 0.02}
 
 
@@ -213,6 +213,7 @@ def test_dial_table_rows_gains_and_onsets(tmp_path):
     gt = df[df["claim"] == "gt"].sort_values("level")
     assert list(gt["level"]) == [0.0, 0.1, 0.55]
     assert list(gt["verdict"]) == ["holds"] * 3
+    assert list(gt["seed_agreement"]) == ["1/1 hold"] * 3
     assert gt["gain@1"].tolist() == pytest.approx([0.5 - 0.025, 0.75 - 0.125, 0.5])
     trick = df[df["claim"] == "trick"].sort_values("level")
     assert list(trick["verdict"]) == ["fails", "fails", "holds"]

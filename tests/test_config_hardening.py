@@ -153,6 +153,17 @@ def test_boolean_strings_from_the_command_line_are_booleans():
         finalize_config(cfg)
 
 
+def test_seed_lists_from_the_command_line_are_integers():
+    cfg = copy.deepcopy(SMOKE)
+    cfg["seeds"] = ["0", "1"]  # what Snakemake 9 makes of `--config 'seeds=[0,1]'`
+    finalize_config(cfg)
+    assert cfg["seeds"] == [0, 1]
+    cfg = copy.deepcopy(SMOKE)
+    cfg["seeds"] = ["0", "x"]
+    with pytest.raises(ConfigError, match="seeds"):
+        finalize_config(cfg)
+
+
 def test_a_task_named_apart_from_its_generator_is_legitimate():
     cfg = copy.deepcopy(SMOKE)
     cfg["tasks"]["kor"] = cfg["tasks"].pop("logic")
@@ -199,6 +210,12 @@ def test_snakemake_refuses_before_any_job_naming_the_key(tmp_path, case, edit, n
 def test_snakemake_accepts_job_server_false_from_the_command_line(tmp_path):
     proc = _snakemake(tmp_path, REPO / "configs/smoke.yaml", "--config", "job_server=false")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_snakemake_accepts_a_seed_list_from_the_command_line(tmp_path):
+    proc = _snakemake(tmp_path, REPO / "configs/smoke.yaml", "--config", "seeds=[0,1]")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "seed1" in proc.stdout  # the second seed's runs are planned
 
 
 def test_config_checker_cli_names_the_yaml_line(tmp_path):

@@ -29,7 +29,7 @@ def test_one_gpu_dry_run_of_the_whole_dag(tmp_path):
     assert counts["fetch_model"] == 2 and counts["baseline_passk"] == 2 * benches
     assert counts["train_claim"] == (len(claims) + 1) * 2 * 2  # + the variance-history run; 2 models x 2 tasks
     assert counts["evaluate_run"] == len(claims) * 2 * benches
-    for rule in ("table1", "claims_table", "figure1", "verdicts"):
+    for rule in ("table1", "claims_table", "figure1", "verdicts", "robustness"):
         assert counts.get(rule, 0) >= 1, rule
     assert "pretrain_model" not in counts
     assert not (tmp_path / "data").exists() and not (tmp_path / "models").exists()

@@ -63,7 +63,8 @@ def test_paper_dry_run_of_every_target(tmp_path):
     proc, counts = dry_run(tmp_path)  # rule all
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rule in ("fetch_model", "prepare_hub_split", "baseline_passk", "train_claim", "select_one_shot",
-                 "evaluate_run", "table1", "claims_table", "passk_figure", "figure1", "verdicts", "config_used"):
+                 "evaluate_run", "table1", "claims_table", "passk_figure", "figure1", "verdicts", "robustness",
+                 "config_used"):
         assert counts.get(rule, 0) >= 1, f"{rule} missing from the paper DAG"
     assert "pretrain_model" not in counts and "prepare_task" not in counts  # hub models and data only
 

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from alignrl.analysis.tables import (
     CellSource,
-    alignment_label,
     build_claims_table,
     build_table1,
     summarize_cell,
@@ -19,7 +17,7 @@ from alignrl.core.paths import parse_metrics_path, sources_from_metrics, split_b
 
 KS = [1, 2, 4]
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
-ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3}
+ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3, "ceiling_pass_at_k": 0.98, "ceiling_pass_at_1": 0.8}
 
 
 def write_run(root, rel, correct_matrix):
@@ -51,7 +49,7 @@ def test_cell_value_is_mean_of_unbiased_estimates(tmp_path):
     assert row["pass@4"] == pytest.approx(2 / 3)
     assert row["pass@2"] == pytest.approx((0.5 + 1 + 0) / 3)
     assert row["pass@1_ci_low"] <= row["pass@1"] <= row["pass@1_ci_high"]
-    assert np.isnan(row["pass@1_seed_se"])
+    assert not any(c.endswith("_seed_se") for c in row)  # the seeds' spread is in the interval now
 
 
 def test_gain_is_paired_and_seeds_pool(tmp_path):
@@ -60,14 +58,16 @@ def test_gain_is_paired_and_seeds_pool(tmp_path):
     s1 = write_run(tmp_path, "results/eval/gt/A/math/seed1/test", [[1, 1, 0, 0]] * 10)
     sources = sources_from_metrics([base, s0, s1])
     assert [len(s.metrics_files) for s in sources] == [1, 2]
-    df = build_claims_table({("A", "math", "test"): sources[0]}, [sources[1]], KS, ALIGN, BOOT)
+    df = build_claims_table({("A", "math", "test"): sources[0]}, [sources[1]], KS, ALIGN, BOOT,
+                            {"k": 1, "min_gain": 0.02})
     gt = df[df.claim == "gt"].iloc[0]
     assert gt.n_seeds == 2
     assert gt["pass@1"] == pytest.approx(0.75)
     assert gt["gain@1"] == pytest.approx(0.75)
-    # Every problem gains the same: the paired interval collapses on the gain.
-    assert gt["gain@1_ci_low"] == pytest.approx(0.75) and gt["gain@1_ci_high"] == pytest.approx(0.75)
-    assert gt["pass@1_seed_se"] == pytest.approx(0.25)
+    # Within a seed every problem gains the same, so the whole width is the seeds': it spans seed 1's
+    # gain (0.5) to seed 0's (1.0). A bootstrap over problems alone would collapse on 0.75.
+    assert gt["gain@1_ci_low"] == pytest.approx(0.5) and gt["gain@1_ci_high"] == pytest.approx(1.0)
+    assert gt["seed_verdicts"] == "0:holds;1:holds" and gt["seed_agreement"] == "2/2 hold"
     assert df.iloc[0].claim == "base" and df.iloc[0].alignment == "weak"
     assert "gt" in to_markdown(df, "t")
 
@@ -87,10 +87,13 @@ def test_missing_samples_name_the_file(tmp_path):
         build_table1(sources_from_metrics([m]), [1, 2], {**ALIGN, "k": 2}, BOOT)
 
 
-def test_alignment_label():
-    assert alignment_label(0.9, 0.8, 0.3) == "strong"
-    assert alignment_label(0.3, 0.8, 0.3) == "weak"
-    assert alignment_label(0.5, 0.8, 0.3) == "intermediate"
+def test_alignment_class_is_decided_with_the_interval():
+    from alignrl.analysis.decide import alignment_class
+
+    assert alignment_class(0.8, 0.95, ALIGN) == "strong"
+    assert alignment_class(0.1, 0.3, ALIGN) == "weak"
+    assert alignment_class(0.79, 0.95, ALIGN) == "intermediate"  # straddles the strong threshold
+    assert alignment_class(0.2, 0.31, ALIGN) == "intermediate"  # straddles the weak one
 
 
 def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
@@ -103,9 +106,12 @@ def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
     table = build_claims_table({("A", "math", "test"): sources[0]}, [sources[1]], KS, ALIGN, BOOT,
                                {"k": 1, "min_gain": 0.02})
     assert list(table.verdict) == ["", "holds"]
+    assert list(table.seed_agreement) == ["", "1/1 hold"]
     sweep = build_sensitivity_table(sources, [("gt", 0.01, "gt"), ("gt", 0.1, "gt__lr0.1")], KS, ALIGN, BOOT,
                                     {"k": 1, "min_gain": 0.02})
     assert list(sweep.verdict) == ["holds", "fails"]
+    assert list(sweep.seed_verdicts) == ["0:holds", "0:fails"]
+    assert list(sweep.seed_agreement) == ["1/1 hold", "1/1 fail"]
     assert sweep.flips.all()
 
 

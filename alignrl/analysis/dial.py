@@ -55,6 +55,8 @@ def build_dial_table(
             f"gain@{k}_ci_low": r[f"gain@{k}_ci_low"],
             f"gain@{k}_ci_high": r[f"gain@{k}_ci_high"],
             "verdict": r["verdict"],
+            "seed_verdicts": r["seed_verdicts"],
+            "seed_agreement": r["seed_agreement"],
             "metrics_files": r["metrics_files"],
             "base_metrics_files": b["metrics_files"],
         })

@@ -99,6 +99,17 @@ def _verdicts(inputs, params, png):
     return Built({"csv": df}, _markdown(df, "All verdicts", summary + "\n"))
 
 
+def _robustness(inputs, params, png):
+    from alignrl.analysis.robustness import build_robustness, robustness_markdown
+
+    ev = params["evaluation"]
+    base, claims = split_base(sources_from_metrics(inputs))
+    df = build_robustness(base, claims, params["tables"], ev["ks"], params["alignment"], ev["bootstrap"],
+                          params["verdict"])
+    return Built({"csv": df}, _markdown(df, "Every verdict, seed by seed", robustness_markdown(df, params["verdict"])
+                                        + "\n"))
+
+
 def _sensitivity(inputs, params, png):
     from alignrl.analysis.tables import build_sensitivity_table
 
@@ -155,6 +166,7 @@ TABLES: dict[str, TableSpec] = {
     "table1": TableSpec("metrics", _table_outputs(), _table1, params=("evaluation", "alignment")),
     CLAIMS_TABLE: TableSpec("metrics", _table_outputs(), _claims_table, params=("name", "table", *_METRICS_PARAMS)),
     "verdicts": TableSpec("metrics", _table_outputs(), _verdicts, params=(*_METRICS_PARAMS, "expectations")),
+    "robustness": TableSpec("metrics", _table_outputs(), _robustness, params=(*_METRICS_PARAMS, "tables")),
     "lr_sensitivity": TableSpec("metrics", _table_outputs(), _sensitivity, params=(*_METRICS_PARAMS, "runs")),
     "dial": TableSpec("metrics", _table_outputs(), _dial, params=(*_METRICS_PARAMS, "levels")),
     LARGE_K: TableSpec(

@@ -1,9 +1,12 @@
 """Tables and figures, computed from per-sample outputs so every number has its samples behind it.
 
 A cell (model x task x benchmark x claim) pools its seeds: for each problem, pass@k is estimated per seed
-with the unbiased estimator and averaged over seeds; the cell's value is the mean over problems. Its
-interval is a percentile bootstrap over problems; the spread across seeds is reported separately as a
-standard error. The gain over the base model is a paired bootstrap over the same problems.
+with the unbiased estimator; the cell's value is the mean over seeds and problems. Its interval is a
+two-stage bootstrap over seeds and problems (alignrl.analysis.bootstrap), so it holds the seed-to-seed
+variance of RL. The gain over the base model is bootstrapped on the claim-minus-base values, so it stays
+paired: a drawn seed and the base use the same resampled problems. Beside the pooled verdict a claim row
+carries each seed's own verdict (that seed alone, its interval a bootstrap over problems) and the verdicts
+pooled over all seeds but one (leave one seed out).
 """
 from __future__ import annotations
 
@@ -13,10 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alignrl.analysis.decide import verdict
-from alignrl.claims.passk import bootstrap_ci, per_problem_pass_at_k
-from alignrl.core.paths import BASE, CellSource
+from alignrl.analysis.bootstrap import CellBootstrap
+from alignrl.analysis.decide import alignment_class, headroom, seed_agreement, verdict
+from alignrl.claims.passk import per_problem_pass_at_k
+from alignrl.core.paths import BASE, CellSource, parse_metrics_path
 from alignrl.core.runtime import read_json
+
+#: The per-seed columns a claim row with a verdict gets; the claim tables show the first two.
+SEED_COLUMNS = ("seed_verdicts", "seed_agreement", "loo_verdicts", "seed_gains")
 
 
 def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
@@ -38,6 +45,53 @@ def _seed_frames(source: CellSource, ks: Sequence[int]) -> list[pd.DataFrame]:
     return frames
 
 
+def _seed_values(source: CellSource, ks: Sequence[int]) -> tuple[np.ndarray, pd.Index]:
+    """seeds x problems x ks, every seed checked to be evaluated on the first seed's problems."""
+    frames = _seed_frames(source, ks)
+    problems = frames[0].index
+    for frame, path in zip(frames[1:], source.metrics_files[1:]):
+        if not frame.index.equals(problems):
+            raise ValueError(f"{path}: evaluated on different problems than {source.metrics_files[0]}")
+    return np.stack([f.to_numpy() for f in frames]), problems
+
+
+def seed_labels(source: CellSource) -> list[str]:
+    """Each metrics file's RL seed (from its seed<N> directory), else its position in the cell."""
+    labels = []
+    for i, path in enumerate(source.metrics_files):
+        try:
+            seed = parse_metrics_path(path)["seed"]
+        except ValueError:
+            seed = None
+        labels.append(str(i if seed is None else seed))
+    return labels
+
+
+def _keyed(labels: Sequence[str], values: Sequence[str]) -> str:
+    return ";".join(f"{s}:{v}" for s, v in zip(labels, values))
+
+
+def _seed_verdicts(boot: CellBootstrap, diff: np.ndarray, labels: list[str], pooled: str, min_gain: float) -> dict:
+    """The verdict of each seed alone and of every leave-one-seed-out pool, as ``seed:verdict`` lists."""
+    n = diff.shape[0]
+    per_seed, gains = [], []
+    for s in range(n):
+        one = boot.interval(diff, [s])
+        per_seed.append(verdict(float(one.low[0]), float(one.high[0]), min_gain))
+        gains.append(f"{float(one.mean[0]):+.4f}")
+    loo = []
+    if n > 1:
+        for s in range(n):
+            rest = boot.interval(diff, [i for i in range(n) if i != s])
+            loo.append(verdict(float(rest.low[0]), float(rest.high[0]), min_gain))
+    return {
+        "seed_verdicts": _keyed(labels, per_seed),
+        "seed_agreement": seed_agreement(pooled, per_seed),
+        "loo_verdicts": _keyed(labels, loo),  # keyed by the seed left out; empty with one seed
+        "seed_gains": _keyed(labels, gains),
+    }
+
+
 def summarize_cell(
     source: CellSource,
     ks: Sequence[int],
@@ -47,57 +101,55 @@ def summarize_cell(
     n_boot: int,
     alpha: float,
     seed: int,
+    verdict_cfg: dict | None = None,
 ) -> dict:
-    """One table row: pass@k with bootstrap intervals, seed spread and (if base given) the paired gain."""
-    frames = _seed_frames(source, ks)
-    problems = frames[0].index
-    for frame, path in zip(frames[1:], source.metrics_files[1:]):
-        if not frame.index.equals(problems):
-            raise ValueError(f"{path}: evaluated on different problems than {source.metrics_files[0]}")
-    pooled = sum(f.to_numpy() for f in frames) / len(frames)
+    """One table row: pass@k with two-stage (seeds, problems) bootstrap intervals and, with ``base``, the
+    paired gain. With ``verdict_cfg`` too, the pooled verdict and the per-seed columns (SEED_COLUMNS)."""
+    values, problems = _seed_values(source, ks)
+    boot = CellBootstrap(len(problems), n_boot=n_boot, alpha=alpha, seed=seed)
     row: dict = {
         "model": source.model,
         "task": source.task,
         "bench": source.bench,
         "claim": source.claim,
-        "n_seeds": len(frames),
+        "n_seeds": values.shape[0],
         "n_problems": len(problems),
     }
+    cell = boot.interval(values)
     for j, k in enumerate(ks):
-        row[f"pass@{k}"] = float(pooled[:, j].mean())
-        # one bootstrap seed per column, so adding a k never shifts another column's interval
-        low, high = bootstrap_ci(pooled[:, j], n_boot=n_boot, alpha=alpha, seed=seed + j)
-        row[f"pass@{k}_ci_low"], row[f"pass@{k}_ci_high"] = low, high
-        seed_means = [float(f.to_numpy()[:, j].mean()) for f in frames]
-        row[f"pass@{k}_seed_se"] = (
-            float(np.std(seed_means, ddof=1) / np.sqrt(len(seed_means))) if len(seed_means) > 1 else float("nan")
-        )
+        row[f"pass@{k}"] = float(cell.mean[j])
+        row[f"pass@{k}_ci_low"], row[f"pass@{k}_ci_high"] = float(cell.low[j]), float(cell.high[j])
     if base is not None:
-        base_frames = _seed_frames(base, ks)
-        base_pooled = sum(f.to_numpy() for f in base_frames) / len(base_frames)
-        if not base_frames[0].index.equals(problems):
+        base_values, base_problems = _seed_values(base, ks)
+        if not base_problems.equals(problems):
             raise ValueError(f"{source.metrics_files[0]}: evaluated on different problems than the base model")
-        for k in gain_ks:
-            j = list(ks).index(k)
-            diff = pooled[:, j] - base_pooled[:, j]
-            row[f"gain@{k}"] = float(diff.mean())
-            row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"] = bootstrap_ci(
-                diff, n_boot=n_boot, alpha=alpha, seed=seed + 1000 + j
-            )
+        cols = [list(ks).index(k) for k in gain_ks]
+        # the base model has one evaluation (RL seeds do not touch it); several would be pooled per problem
+        diff = values[:, :, cols] - base_values[:, :, cols].mean(axis=0)
+        gain = boot.interval(diff)
+        for i, k in enumerate(gain_ks):
+            row[f"gain@{k}"] = float(gain.mean[i])
+            row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"] = float(gain.low[i]), float(gain.high[i])
+        if verdict_cfg is not None:
+            k = verdict_cfg["k"]
+            pooled = verdict(row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"], verdict_cfg["min_gain"])
+            row["verdict"] = pooled
+            vcol = diff[:, :, list(gain_ks).index(k)][:, :, None]
+            row.update(_seed_verdicts(boot, vcol, seed_labels(source), pooled, verdict_cfg["min_gain"]))
     row["metrics_files"] = ";".join(source.metrics_files)
     return row
 
 
-def alignment_label(value: float, strong_at_least: float, weak_at_most: float) -> str:
-    if value >= strong_at_least:
-        return "strong"
-    if value <= weak_at_most:
-        return "weak"
-    return "intermediate"
+def classify(row: dict, alignment: dict) -> tuple[str, str]:
+    """(alignment class, headroom) of a base row, from its pass@k interval at alignment.k and its pass@1."""
+    k = alignment["k"]
+    cls = alignment_class(row[f"pass@{k}_ci_low"], row[f"pass@{k}_ci_high"], alignment)
+    return cls, headroom(cls, row[f"pass@{k}"], row["pass@1"], alignment)
 
 
 def build_table1(sources: Sequence[CellSource], ks: Sequence[int], alignment: dict, bootstrap: dict) -> pd.DataFrame:
-    """The alignment table: base-model pass@k per model x task with intervals and the alignment class."""
+    """The alignment table: base-model pass@k per model x task with intervals, the alignment class decided
+    with the interval and, for a strong cell, whether the base model leaves headroom."""
     rows = []
     for source in sources:
         row = summarize_cell(source, ks, base=None, gain_ks=(), n_boot=bootstrap["n_boot"],
@@ -106,12 +158,10 @@ def build_table1(sources: Sequence[CellSource], ks: Sequence[int], alignment: di
         row["n_samples"] = metrics["n"]
         row["temperature"] = metrics["temperature"]
         row["top_p"] = metrics["top_p"]
-        row["alignment"] = alignment_label(
-            row[f"pass@{alignment['k']}"], alignment["strong_at_least"], alignment["weak_at_most"]
-        )
+        row["alignment"], row["headroom"] = classify(row, alignment)
         rows.append(row)
     df = pd.DataFrame(rows).drop(columns=["claim", "n_seeds"])
-    front = ["model", "task", "bench", "alignment", "n_problems", "n_samples", "temperature", "top_p"]
+    front = ["model", "task", "bench", "alignment", "headroom", "n_problems", "n_samples", "temperature", "top_p"]
     return df[front + [c for c in df.columns if c not in front]]
 
 
@@ -122,9 +172,11 @@ def build_claims_table(
     alignment: dict,
     bootstrap: dict,
     verdict_cfg: dict | None = None,
+    seed_columns: Sequence[str] = SEED_COLUMNS[:2],
 ) -> pd.DataFrame:
     """Rows = model x task x bench x claim, the base model first; gains are paired against the base.
-    With `verdict_cfg`, each claim row gets a verdict from its gain interval (alignrl.analysis.verdicts)."""
+    With `verdict_cfg`, each claim row gets a verdict from its gain interval and the per-seed columns named
+    in `seed_columns` (by default each seed's verdict and the agreement text)."""
     gain_ks = sorted({1, alignment["k"]} & set(ks))
     if verdict_cfg is not None and verdict_cfg["k"] not in gain_ks:
         gain_ks = sorted({*gain_ks, verdict_cfg["k"]})
@@ -132,25 +184,23 @@ def build_claims_table(
     for key, base in base_sources.items():
         base_row = summarize_cell(base, ks, base=None, gain_ks=(), n_boot=bootstrap["n_boot"],
                                   alpha=bootstrap["alpha"], seed=bootstrap["seed"])
-        base_row["alignment"] = alignment_label(
-            base_row[f"pass@{alignment['k']}"], alignment["strong_at_least"], alignment["weak_at_most"]
-        )
+        base_row["alignment"], base_row["headroom"] = classify(base_row, alignment)
         rows.append(base_row)
         for source in claim_sources:
             if (source.model, source.task, source.bench) != key:
                 continue
             row = summarize_cell(source, ks, base=base, gain_ks=gain_ks, n_boot=bootstrap["n_boot"],
-                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"])
-            row["alignment"] = base_row["alignment"]
-            if verdict_cfg is not None:
-                k = verdict_cfg["k"]
-                row["verdict"] = verdict(row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"], verdict_cfg["min_gain"])
+                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"], verdict_cfg=verdict_cfg)
+            for col in set(SEED_COLUMNS) - set(seed_columns):
+                row.pop(col, None)
+            row["alignment"], row["headroom"] = base_row["alignment"], base_row["headroom"]
             rows.append(row)
     df = pd.DataFrame(rows)
-    front = ["model", "task", "bench", "alignment", "claim", "n_seeds", "n_problems"]
+    front = ["model", "task", "bench", "alignment", "headroom", "claim", "n_seeds", "n_problems"]
     if "verdict" in df.columns:
-        front.append("verdict")
-        df["verdict"] = df["verdict"].fillna("")
+        extra = ["verdict", *seed_columns]
+        front += extra
+        df[extra] = df[extra].fillna("")
     return df[front + [c for c in df.columns if c not in front]]
 
 
@@ -296,6 +346,7 @@ def build_sensitivity_table(
     k = verdict_cfg["k"]
     base = {(s.model, s.task, s.bench): s for s in sources if s.claim == BASE}
     by_claim = {(s.claim, s.model, s.task, s.bench): s for s in sources if s.claim != BASE}
+    alignments: dict[tuple, str] = {}  # one class per base cell, whatever the run
     rows = []
     for claim, lr, run_name in runs:
         for key, base_source in base.items():
@@ -303,19 +354,24 @@ def build_sensitivity_table(
             if source is None:
                 raise ValueError(f"no evaluation of {run_name} for {key}")
             row = summarize_cell(source, ks, base=base_source, gain_ks=[k], n_boot=bootstrap["n_boot"],
-                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"])
-            base_row = summarize_cell(base_source, [alignment["k"]], base=None, gain_ks=(), n_boot=10,
-                                      alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"], verdict_cfg=verdict_cfg)
+            cls = alignments.get(key)
+            if cls is None:
+                base_row = summarize_cell(base_source, sorted({1, alignment["k"]}), base=None, gain_ks=(),
+                                          n_boot=bootstrap["n_boot"], alpha=bootstrap["alpha"],
+                                          seed=bootstrap["seed"])
+                cls = alignments[key] = classify(base_row, alignment)[0]
             rows.append({
                 "claim": claim, "lr": lr, "run": run_name, "model": key[0], "task": key[1], "bench": key[2],
-                "alignment": alignment_label(base_row[f"pass@{alignment['k']}"], alignment["strong_at_least"],
-                                             alignment["weak_at_most"]),
+                "alignment": cls,
                 "n_seeds": row["n_seeds"],
                 f"pass@{k}": row[f"pass@{k}"],
                 f"gain@{k}": row[f"gain@{k}"],
                 f"gain@{k}_ci_low": row[f"gain@{k}_ci_low"],
                 f"gain@{k}_ci_high": row[f"gain@{k}_ci_high"],
-                "verdict": verdict(row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"], verdict_cfg["min_gain"]),
+                "verdict": row["verdict"],
+                "seed_verdicts": row["seed_verdicts"],
+                "seed_agreement": row["seed_agreement"],
                 "metrics_files": row["metrics_files"],
             })
     df = pd.DataFrame(rows)

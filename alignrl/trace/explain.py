@@ -96,9 +96,12 @@ def explain_cell(table_path: str | Path, row: str, column: str) -> str:
     r = select_row(df, row, str(table_path))
     ident = ", ".join(f"{c}={r[c]}" for c in ("model", "task", "bench", "claim", "lr") if c in df.columns)
     out = [f"{table_path} [{ident}] {column} = {r[column]}"]
-    for suffix in ("_ci_low", "_ci_high", "_seed_se"):
+    for suffix in ("_ci_low", "_ci_high"):
         if f"{column}{suffix}" in df.columns:
             out.append(f"  {column}{suffix} = {r[column + suffix]}")
+    for extra in ("seed_verdicts", "seed_agreement", "loo_verdicts"):  # the seed-by-seed view of a verdict
+        if column == "verdict" and extra in df.columns and r[extra] != "":
+            out.append(f"  {extra} = {r[extra]}")
     if "metrics_files" not in df.columns:
         out.append("  (this table records no metrics files)")
         return "\n".join(out) + "\n"

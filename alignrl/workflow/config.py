@@ -89,6 +89,12 @@ def check_cross_references(config: dict) -> None:
         )
     if config["alignment"]["weak_at_most"] >= config["alignment"]["strong_at_least"]:
         raise ConfigError("config key 'alignment.weak_at_most' must be below 'alignment.strong_at_least'")
+    if config["alignment"]["ceiling_pass_at_k"] <= config["alignment"]["strong_at_least"]:
+        raise ConfigError("config key 'alignment.ceiling_pass_at_k' must be above 'alignment.strong_at_least': "
+                          "otherwise no strong cell can have headroom")
+    if 1 not in ev["ks"]:
+        raise ConfigError(f"config key 'evaluation.ks': {ev['ks']} must contain 1, the pass@1 that "
+                          "alignment.ceiling_pass_at_1 checks a strong cell's headroom with")
     for name, task in config["tasks"].items():
         _check_task(name, task)
     for name, model in config["models"].items():

@@ -75,9 +75,14 @@ def load_yaml(path: str | Path) -> Any:
 
 
 # --------------------------------------------------------------------------- schema-level help
+def _integer_strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.isdigit() for v in value)
+
+
 def coerce_booleans(config: Any, schema: dict) -> None:
     """Turn 'true' / 'false' strings (what ``--config key=false`` gives) into booleans where the schema
-    asks for a boolean; anything else is left for the schema to refuse."""
+    asks for a boolean, and a list of digit strings (what Snakemake 9 makes of ``--config 'seeds=[0,1]'``)
+    into integers where it asks for a list of integers; anything else is left for the schema to refuse."""
     if not isinstance(config, dict) or not isinstance(schema, dict):
         return
     props = schema.get("properties", {})
@@ -88,6 +93,9 @@ def coerce_booleans(config: Any, schema: dict) -> None:
             continue
         if sub.get("type") == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
             config[key] = value.lower() == "true"
+        elif sub.get("type") == "array" and (sub.get("items") or {}).get("type") == "integer" \
+                and _integer_strings(value):
+            config[key] = [int(v) for v in value]
         elif isinstance(value, dict):
             coerce_booleans(value, sub)
 

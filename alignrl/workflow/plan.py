@@ -21,7 +21,7 @@ from alignrl.workflow.config import (
     training_settings,
 )
 
-__all__ = ["large_k_evaluation", "report_plan", "run_expectations"]
+__all__ = ["large_k_evaluation", "report_plan", "robustness_tables", "run_expectations"]
 
 
 def _benchmarks(config: dict, task: str) -> list[str]:
@@ -51,6 +51,11 @@ def large_k_evaluation(config: dict) -> dict:
     return ev
 
 
+def robustness_tables(config: dict) -> dict[str, list[str]]:
+    """The claim tables' claims by table name: the rows of the stability report."""
+    return {name: list(table["claims"]) for name, table in sorted(config["tables"].items())}
+
+
 def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
     """Table name -> (its input files, its build settings), for every table the config makes."""
     tasks, models = sorted(config["tasks"]), sorted(config["models"])
@@ -66,6 +71,8 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
         claims = sorted({c for t in config["tables"].values() for c in t["claims"]})
         expectations = {c: cfg["expectation"] for c, cfg in config["claims"].items()}
         plan["verdicts"] = (base + _claims(config, claims, models, tasks), {**common, "expectations": expectations})
+        plan["robustness"] = (base + _claims(config, claims, models, tasks),
+                              {**common, "tables": robustness_tables(config)})
     if config["figure1"]:
         wanted = set(config["figure1"].values()) - {BASE}
         tables = [fill(paths.TABLE, table=t) + ".csv" for t in sorted(config["tables"])
