@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import shutil
 import re
 from pathlib import Path
 
@@ -94,6 +96,14 @@ def test_hub_models_get_no_replicas_and_no_margins_target():
     config = finalize_config(cfg)
     assert margin_replicas(config) == {}
     assert not derived_models(config)
+    assert "margins" not in report_plan(config)
+
+
+def test_paper_config_downloads_its_models_so_nothing_is_replicated():
+    from alignrl.workflow.config import load_config
+
+    config = load_config(REPO / "configs/paper.yaml")
+    assert margin_replicas(config) == {} and not [n for n in derived_models(config) if ".p" in n]
     assert "margins" not in report_plan(config)
 
 
@@ -238,6 +248,8 @@ def test_dial_alignment_is_the_mean_over_pretraining_seeds_with_min_max(tmp_path
     assert "level 0.55 (A, A.p1): 0.900 [0.800, 1.000]; 1, 0.8" in text
     assert "primary model" in text
     plot_dial(df.reset_index(), ALIGN, VERDICT, tmp_path / "dial.png")
+    if os.environ.get("ALIGNRL_KEEP_FIGURE"):  # to look at the error bars by eye
+        shutil.copy(tmp_path / "dial.png", os.environ["ALIGNRL_KEEP_FIGURE"])
     assert (tmp_path / "dial.png").stat().st_size > 1000
     # the registry (the rule's and the audit's build) hands the replicas on
     params = {"evaluation": {"ks": [1, 2, 4], "bootstrap": BOOT}, "alignment": ALIGN, "verdict": VERDICT,

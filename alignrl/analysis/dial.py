@@ -168,7 +168,8 @@ def plot_dial(df: pd.DataFrame, alignment: dict, verdict_cfg: dict, out_path: st
     for _, r in levels.iterrows():
         ax.annotate(f"{r['level']:g}", (r[col], ax.get_ylim()[0]), fontsize=7,
                     color="grey", ha="center", va="bottom")
-    ax.set_xlabel(f"alignment: base pass@{ak}, mean and min-max over pretraining seeds; grey numbers: corpus fraction")
+    ax.set_xlabel(f"alignment: mean base pass@{ak} over pretraining seeds (bars: min-max); grey: corpus fraction",
+                  fontsize=9)
     ax.set_ylabel(f"gain in pass@{k} over the base model")
     task = df["task"].iloc[0] if not df.empty else ""
     ax.set_title(f"Alignment dial on {task}: where does each claim start to work?")
