@@ -37,6 +37,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/dial.smk"
+include: "rules/margins.smk"
 include: "rules/large_k.smk"
 include: "rules/contamination.smk"
 

@@ -7,6 +7,7 @@ from alignrl.workflow.config import (
     claim_seeds,
     contamination_models,
     dial_levels,
+    dial_replicas,
     finalize_config,
     sensitivity_runs,
     training_settings,
@@ -161,8 +162,21 @@ def dial_level_of_model(wildcards):
     return {name: level for level, name in dial_levels(config)}
 
 
+def dial_replicas_of_level(wildcards):
+    return dial_replicas(config)
+
+
 def dial_metrics(wildcards):
     return planned("dial")
+
+
+def planned_params(name):
+    """A table's build settings exactly as the plan (and so the audit) has them; none when not made."""
+    return PLAN[name][1] if name in PLAN else {}
+
+
+def margins_metrics(wildcards):
+    return planned("margins")
 
 
 def large_k_metrics(wildcards):
@@ -212,4 +226,6 @@ def all_targets():
         targets += [table("large_k"), figure("large_k")]
     if contamination_models(config):
         targets.append(table("contamination"))
+    if "margins" in PLAN:  # only where a table model is pretrained here
+        targets.append(table("margins"))
     return targets

@@ -1,5 +1,5 @@
-# Beyond the paper: the alignment dial. Every claim of the dial, trained on every level; one row per
-# level x claim.
+# Beyond the paper: the alignment dial. Every claim of the dial, trained on every level's primary model;
+# one row per level x claim, the level's alignment over its pretraining seeds.
 rule dial:
     input:
         dial_metrics,
@@ -12,6 +12,7 @@ rule dial:
         "../envs/cpu.yaml"
     params:
         levels=dial_level_of_model,
+        replicas=dial_replicas_of_level,
         evaluation=config["evaluation"],
         alignment=config["alignment"],
         verdict=config["verdict"],

@@ -219,19 +219,19 @@ def test_dial_table_rows_gains_and_onsets(tmp_path):
     assert list(trick["verdict"]) == ["fails", "fails", "holds"]
     assert (df["base_pass@4"] >= df["base_pass@1"]).all()
     on = onsets(df, 4).set_index("claim")
-    assert on.loc["gt", "onset_base_pass@4"] == pytest.approx(df[df.model == "A-math0"]["base_pass@4"].iloc[0])
-    assert on.loc["trick", "onset_base_pass@4"] == pytest.approx(1.0)
+    assert on.loc["gt", "onset_alignment@4"] == pytest.approx(df[df.model == "A-math0"]["base_pass@4"].iloc[0])
+    assert on.loc["trick", "onset_alignment@4"] == pytest.approx(1.0)
     assert on.loc["trick", "levels_holding"] == 1
     text = dial_markdown(df, ALIGN, VERDICT)
-    assert "**trick**: holds from base pass@4 = 1.000" in text
+    assert "**trick**: holds from alignment (mean pass@4) = 1.000" in text
     plot_dial(df, ALIGN, VERDICT, tmp_path / "dial.png")
     assert (tmp_path / "dial.png").stat().st_size > 1000
 
 
 def test_dial_onset_is_nan_when_the_most_aligned_level_fails(tmp_path):
-    df = pd.DataFrame({"claim": ["c"] * 3, "base_pass@4": [0.1, 0.5, 0.9], "verdict": ["holds", "holds", "fails"]})
+    df = pd.DataFrame({"claim": ["c"] * 3, "alignment@4": [0.1, 0.5, 0.9], "verdict": ["holds", "holds", "fails"]})
     on = onsets(df, 4)
-    assert math.isnan(on["onset_base_pass@4"].iloc[0]) and on["levels_holding"].iloc[0] == 2
+    assert math.isnan(on["onset_alignment@4"].iloc[0]) and on["levels_holding"].iloc[0] == 2
 
 
 def test_dial_rejects_a_model_that_is_not_a_level(tmp_path):

@@ -194,6 +194,20 @@ def _check_beyond_the_paper(root: Path) -> None:
     pretrain = json.loads((root / "models/A-math0/pretrain_info.json").read_text())
     assert pretrain["corpus_cfg"]["task_fractions"]["math"] == 0.0
     assert (root / "results/figures/dial.png").stat().st_size > 1000
+    # every level on 2 pretraining seeds: its alignment is their mean, between their min and max
+    assert set(dial.pretrain_models) == {"A-math0;A-math0.p1", "A;A.p1"} and (dial.n_pretrain_seeds == 2).all()
+    assert ((dial["alignment@4_min"] <= dial["alignment@4"]) & (dial["alignment@4"] <= dial["alignment@4_max"])).all()
+    replica = json.loads((root / "models/A-math0.p1/pretrain_info.json").read_text())
+    assert replica["corpus_cfg"]["seed"] == pretrain["corpus_cfg"]["seed"] + 10
+    assert replica["corpus_cfg"]["task_fractions"] == pretrain["corpus_cfg"]["task_fractions"]
+
+    margins = pd.read_csv(root / "results/margins.csv")
+    assert sorted(set(zip(margins.model, margins.replica_model))) == [("A", "A"), ("A", "A.p1"), ("B", "B"),
+                                                                       ("B", "B.p1")]
+    assert len(margins) == 2 * 2 * 2 and set(margins["class"]) <= {"strong", "weak", "intermediate"}
+    cells = pd.read_csv(root / "results/margins_cells.csv")
+    assert len(cells) == 4 and (cells.n_replicas == 2).all()
+    assert "cells pass" in (root / "results/margins.md").read_text()
 
     curves = pd.read_csv(root / "results/large_k.csv")
     assert sorted(set(curves.k)) == [1, 2, 4, 8] and set(curves.claim) == {"base", "ground_truth"}

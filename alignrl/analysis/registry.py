@@ -28,8 +28,8 @@ from alignrl.core.paths import FIGURES, RESULTS, sources_from_metrics, split_bas
 from alignrl.core.runtime import read_json
 
 __all__ = [
-    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "TABLES", "TableSpec", "build", "output_paths", "run_job", "spec",
-    "write",
+    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "TABLES", "TableSpec", "build", "output_paths", "run_job",
+    "spec", "write",
 ]
 
 #: The large-k target's name (results/{LARGE_K}.csv, its crossings and figure): change it here only.
@@ -37,6 +37,8 @@ LARGE_K = "large_k"
 #: The shared spec of every table under the config's ``tables:``.
 CLAIMS_TABLE = "claims_table"
 FIGURE1 = "figure1"
+#: The margins target's name (results/{MARGINS}.csv, _cells.csv and .md).
+MARGINS = "margins"
 
 
 @dataclass
@@ -126,9 +128,22 @@ def _dial(inputs, params, png):
     ev = params["evaluation"]
     base, claims = split_base(sources_from_metrics(inputs))
     df = build_dial_table(base, claims, params["levels"], ev["ks"], params["alignment"], ev["bootstrap"],
-                          params["verdict"])
+                          params["verdict"], params.get("replicas"))
     summary = dial_markdown(df, params["alignment"], params["verdict"])
     return Built({"csv": df}, _markdown(df, "The alignment dial", summary + "\n"))
+
+
+def _margins(inputs, params, png):
+    from alignrl.analysis.margins import build_margins, margins_markdown
+
+    ev = params["evaluation"]
+    base, claims = split_base(sources_from_metrics(inputs))
+    if claims:
+        raise ValueError(f"the margins are built from base models only; got {claims[0].metrics_files[0]}")
+    rows, cells = build_margins(base, params["replicas"], ev["ks"], params["alignment"], ev["bootstrap"])
+    summary = margins_markdown(rows, cells, params["alignment"], params.get("hub_models", ()))
+    text = summary + "\n" + _markdown(cells, "Cells") + "\n" + _markdown(rows, "Every replica")
+    return Built({"csv": rows, "cells": cells}, text)
 
 
 def _large_k(inputs, params, png):
@@ -168,7 +183,9 @@ TABLES: dict[str, TableSpec] = {
     "verdicts": TableSpec("metrics", _table_outputs(), _verdicts, params=(*_METRICS_PARAMS, "expectations")),
     "robustness": TableSpec("metrics", _table_outputs(), _robustness, params=(*_METRICS_PARAMS, "tables")),
     "lr_sensitivity": TableSpec("metrics", _table_outputs(), _sensitivity, params=(*_METRICS_PARAMS, "runs")),
-    "dial": TableSpec("metrics", _table_outputs(), _dial, params=(*_METRICS_PARAMS, "levels")),
+    "dial": TableSpec("metrics", _table_outputs(), _dial, params=(*_METRICS_PARAMS, "levels", "replicas")),
+    MARGINS: TableSpec("metrics", {**_table_outputs(), "cells": f"{RESULTS}/{{name}}_cells.csv"}, _margins,
+                       params=("evaluation", "alignment", "replicas", "hub_models")),
     LARGE_K: TableSpec(
         "metrics",
         {"csv": f"{RESULTS}/{{name}}.csv", "crossings": f"{RESULTS}/{{name}}_crossings.csv",

@@ -289,6 +289,48 @@ def control_model_name(config: dict) -> str:
     return f"{config['contamination']['control']['model']}-contaminated"
 
 
+def replica_model_name(model: str, replica: int) -> str:
+    """Pretraining replica ``replica`` (>= 1) of ``model``; replica 0 is the model itself."""
+    if replica < 1:
+        raise ValueError(f"replica {replica}: replica 0 of '{model}' is '{model}' itself")
+    return f"{model}.p{replica}"
+
+
+def replica_config(model: dict, replica: int, offset: int) -> dict:
+    """``model`` with its corpus and pretraining seeds raised by ``replica x offset``; nothing else differs."""
+    copied = copy.deepcopy(model)
+    copied["corpus"]["seed"] = int(model["corpus"]["seed"]) + replica * offset
+    copied["pretrain"]["seed"] = int(model["pretrain"]["seed"]) + replica * offset
+    base = model.get("description") or "model"
+    copied["description"] = f"{base} (pretraining replica {replica}: corpus and pretrain seeds + {replica * offset})"
+    return copied
+
+
+def margin_replicas(config: dict) -> dict[str, list[str]]:
+    """Pretrained table model -> its replicas' names, the model itself first (hub models have none)."""
+    count = config["margins"]["pretrain_seeds"]
+    return {m: [m] + [replica_model_name(m, i) for i in range(1, count)]
+            for m in sorted(config["models"]) if config["models"][m]["source"] == "pretrain"}
+
+
+def dial_replicas(config: dict) -> dict[str, list[str]]:
+    """Dial level model -> its replicas' names, the level's own model first."""
+    count = config["dial"]["pretrain_seeds"]
+    return {name: [name] + [replica_model_name(name, i) for i in range(1, count)] for _, name in dial_levels(config)}
+
+
+def replica_seeds(config: dict) -> dict[str, dict]:
+    """Every model of the margins and the dial -> {model: its replica 0, replica, corpus_seed, pretrain_seed}."""
+    models = all_models(config)
+    out = {}
+    for groups in (margin_replicas(config), dial_replicas(config)):
+        for primary, names in groups.items():
+            for i, name in enumerate(names):
+                out[name] = {"model": primary, "replica": i, "corpus_seed": int(models[name]["corpus"]["seed"]),
+                             "pretrain_seed": int(models[name]["pretrain"]["seed"])}
+    return out
+
+
 def derived_models(config: dict) -> dict[str, dict]:
     """Model configs that are not table rows: one per dial level (only the dialled task fraction
     differs from the dial model) and the contaminated control (its corpus also holds every evaluation
@@ -302,6 +344,14 @@ def derived_models(config: dict) -> dict[str, dict]:
         model["description"] = (f"alignment dial: {config['dial']['model']} with {config['dial']['task']} "
                                 f"fraction {level:g}")
         derived[name] = model
+    # Pretraining replicas: of each pretrained table model (margins) and of each dial level. A dial level
+    # that is a table model shares its replicas with the margins (same name, same seeds).
+    offset = config["margins"]["seed_offset"]
+    for groups, pool in ((margin_replicas(config), config["models"]),
+                         (dial_replicas(config), {**config["models"], **derived})):
+        for primary, names in groups.items():
+            for i, name in enumerate(names[1:], start=1):
+                derived.setdefault(name, replica_config(pool[primary], i, offset))
     control = config["contamination"]["control"]
     if config["contamination"]["models"] and control["enabled"]:
         model = copy.deepcopy(config["models"][control["model"]])
@@ -347,6 +397,7 @@ def _check_beyond(config: dict) -> None:
         clash = {name for _, name in dial_levels(config) if name != dial["model"]} & set(config["models"])
         if clash:
             raise ConfigError(f"config key 'models': names {sorted(clash)} are reserved for dial levels")
+    _check_replicas(config)
     for key, claims in (("dial.claims", dial["claims"]), ("large_k.claims", config["large_k"]["claims"])):
         for claim in claims:
             if claim not in config["claims"]:
@@ -375,6 +426,23 @@ def _check_beyond(config: dict) -> None:
         if control_model_name(config) in config["models"]:
             raise ConfigError(f"config key 'models': the name '{control_model_name(config)}' "
                               "is reserved for the control")
+
+
+def _check_replicas(config: dict) -> None:
+    """Replica names are new, valid path components; a derived name never hides a configured model."""
+    import re
+
+    from alignrl.core.paths import NAME_PATTERN
+
+    names = {name for group in (margin_replicas(config), dial_replicas(config))
+             for replicas in group.values() for name in replicas[1:]}
+    clash = names & set(config["models"])
+    if clash:
+        raise ConfigError(f"config key 'models': names {sorted(clash)} are reserved for pretraining replicas "
+                          "(margins.pretrain_seeds, dial.pretrain_seeds); rename the model")
+    for name in sorted(names):
+        if not re.match(NAME_PATTERN, name):
+            raise ConfigError(f"config key 'margins.pretrain_seeds': replica name '{name}' is not a valid model name")
 
 
 def prevalidate(config: dict, configfiles: list | tuple = (), schema: dict | None = None) -> dict:

@@ -17,6 +17,9 @@ from alignrl.workflow.config import (
     claim_seeds,
     contamination_models,
     dial_levels,
+    dial_replicas,
+    margin_replicas,
+    replica_seeds,
     sensitivity_runs,
     training_settings,
 )
@@ -82,12 +85,23 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
         plan["lr_sensitivity"] = (base + _claims(config, [n for _, _, n in runs], models, tasks),
                                   {**common, "runs": [list(r) for r in runs]})
+    seeds = replica_seeds(config)
+    margins = margin_replicas(config)
+    if margins:
+        replicas = [name for names in margins.values() for name in names]
+        hub = sorted(m for m in models if m not in margins)
+        plan[registry.MARGINS] = (_baseline(config, replicas, tasks),
+                                  {"evaluation": config["evaluation"], "alignment": config["alignment"],
+                                   "replicas": {n: seeds[n] for n in replicas}, "hub_models": hub})
     if config["dial"]["levels"] and config["dial"]["claims"]:
         task = config["dial"]["task"]
         dial_models = [name for _, name in dial_levels(config)]
-        inputs = (_baseline(config, dial_models, [task])
+        replicas = dial_replicas(config)
+        # every replica's base model gives the level's alignment spread; the claims train on replica 0 only
+        inputs = (_baseline(config, [n for m in dial_models for n in replicas[m]], [task])
                   + _claims(config, config["dial"]["claims"], dial_models, [task]))
-        plan["dial"] = (inputs, {**common, "levels": {name: level for level, name in dial_levels(config)}})
+        plan["dial"] = (inputs, {**common, "levels": {name: level for level, name in dial_levels(config)},
+                                 "replicas": replicas})
     if config["large_k"]["claims"]:
         inputs = (_baseline(config, models, tasks, paths.LARGE_K)
                   + _claims(config, config["large_k"]["claims"], models, tasks, paths.LARGE_K))
