@@ -29,7 +29,7 @@ from alignrl.workflow.plan import report_plan
 
 REPO = Path(__file__).resolve().parent.parent
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
-ALIGN = {"k": 4, "strong_at_least": 0.85, "weak_at_most": 0.25}
+ALIGN = {"k": 4, "strong_at_least": 0.85, "weak_at_most": 0.25, "ceiling_pass_at_k": 0.98, "ceiling_pass_at_1": 0.8}
 VERDICT = {"k": 1, "min_gain": 0.02}
 
 
@@ -186,14 +186,14 @@ def test_strong_cells_need_headroom_on_every_replica(tmp_path):
     assert list(rows["class"]) == ["strong", "strong"] and list(rows["headroom"]) == [False, False]
     assert not cells["stable"].iloc[0] and "no headroom on replica(s) 0, 1" in cells["why_not"].iloc[0]
     # looser ceilings: the same cells pass
-    loose = {**ALIGN, "headroom_pass_at_k_below": 1.01, "headroom_pass_at_1_at_most": 0.9}
+    loose = {**ALIGN, "ceiling_pass_at_k": 1.01, "ceiling_pass_at_1": 0.9}
     _, cells = build_margins(base, REPLICAS, [1, 2, 4], loose, BOOT)
     assert cells["stable"].iloc[0] and cells["class"].iloc[0] == "strong"
 
 
 def test_replicas_that_disagree_or_are_missing_are_not_stable(tmp_path):
     base = _margin_sources(tmp_path, {("A", "math"): STRONG, ("A.p1", "math"): WEAK})
-    loose = {**ALIGN, "headroom_pass_at_k_below": 1.01, "headroom_pass_at_1_at_most": 0.9}
+    loose = {**ALIGN, "ceiling_pass_at_k": 1.01, "ceiling_pass_at_1": 0.9}
     _, cells = build_margins(base, REPLICAS, [1, 2, 4], loose, BOOT)
     assert not cells["stable"].iloc[0] and "disagree" in cells["why_not"].iloc[0]
     assert cells["class"].iloc[0] == "intermediate"

@@ -10,44 +10,39 @@ replica has headroom.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from alignrl.analysis import decide
 from alignrl.analysis.tables import summarize_cell
 from alignrl.core.paths import CellSource
 
 __all__ = ["build_margins", "has_headroom", "interval_class", "margins_markdown", "thresholds"]
 
-STRONG, WEAK, INTERMEDIATE = "strong", "weak", "intermediate"
+STRONG, WEAK, INTERMEDIATE = decide.STRONG, decide.WEAK, decide.INTERMEDIATE
 
 
 def thresholds(alignment: Mapping) -> dict[str, float]:
-    """The class thresholds and headroom ceilings of the ``alignment`` block (defaults: issue 15's)."""
+    """The class thresholds and headroom ceilings of the (finalized) ``alignment`` block."""
     return {
-        "strong_at_least": float(alignment.get("strong_at_least", 0.85)),
-        "weak_at_most": float(alignment.get("weak_at_most", 0.25)),
-        "pass_at_k_below": float(alignment.get("headroom_pass_at_k_below", 0.98)),
-        "pass_at_1_at_most": float(alignment.get("headroom_pass_at_1_at_most", 0.8)),
+        "strong_at_least": float(alignment["strong_at_least"]),
+        "weak_at_most": float(alignment["weak_at_most"]),
+        "pass_at_k_below": float(alignment["ceiling_pass_at_k"]),
+        "pass_at_1_at_most": float(alignment["ceiling_pass_at_1"]),
     }
 
 
-# lead: replace with decide.alignment_class from branch seeds when merging
 def interval_class(ci_low: float, ci_high: float, strong_at_least: float, weak_at_most: float) -> str:
-    """strong iff ci_low >= strong_at_least; weak iff ci_high <= weak_at_most; else intermediate."""
-    if any(math.isnan(x) for x in (ci_low, ci_high)):
-        return INTERMEDIATE
-    if ci_low >= strong_at_least:
-        return STRONG
-    if ci_high <= weak_at_most:
-        return WEAK
-    return INTERMEDIATE
+    """The tables' rule (:func:`alignrl.analysis.decide.alignment_class`) with the thresholds spelled out."""
+    return decide.alignment_class(ci_low, ci_high, {"strong_at_least": strong_at_least, "weak_at_most": weak_at_most})
 
 
-# lead: replace with decide's headroom rule from branch seeds when merging
 def has_headroom(pass_at_k: float, pass_at_1: float, pass_at_k_below: float, pass_at_1_at_most: float) -> bool:
-    return pass_at_k < pass_at_k_below and pass_at_1 <= pass_at_1_at_most
+    """The tables' headroom rule (:func:`alignrl.analysis.decide.headroom`) for a strong cell."""
+    text = decide.headroom(STRONG, pass_at_k, pass_at_1, {"k": "k", "ceiling_pass_at_k": pass_at_k_below,
+                                                          "ceiling_pass_at_1": pass_at_1_at_most})
+    return text == decide.HEADROOM_OK
 
 
 def build_margins(
