@@ -7,6 +7,7 @@ step, an evaluation batch) in a fresh process, modes alternating round by round 
 reports the CPU seconds (user + sys, robust to other load on the machine) per part, and the sha256 of the
 pretrained and RL weights and of the evaluation samples, so the table shows which variable changes results
 on this CPU. Raw numbers: ``benchmarks/out/numerics.json``; the markdown table is printed.
+``python -m benchmarks.run`` runs it as its part ``numerics`` and puts the table in ``docs/benchmarks.md``.
 """
 from __future__ import annotations
 
@@ -94,6 +95,44 @@ def _run_mode(env_over: dict, tmp: str) -> dict:
     return result
 
 
+def measure(rounds: int = 3) -> dict:
+    """Every mode, ``rounds`` times, modes alternating; the raw runs and the CPU they ran on."""
+    import tempfile
+
+    runs: dict[str, list] = {m: [] for m in MODES}
+    for r in range(rounds):
+        for mode, env in MODES.items():
+            with tempfile.TemporaryDirectory(prefix="alignrl-numerics-") as tmp:
+                runs[mode].append(_run_mode(env, tmp))
+            print(f"round {r + 1}/{rounds} {mode}: {runs[mode][-1]['cpu_seconds']}", file=sys.stderr)
+    return {"cpu": cpu_info(), "rounds": rounds, "runs": runs}
+
+
+def markdown(data: dict) -> list[str]:
+    """The section of docs/benchmarks.md: median CPU seconds per part and mode, ratio to native, hashes."""
+    runs, rounds, cpu = data["runs"], data["rounds"], data["cpu"]
+    parts = list(runs["pinned"][0]["cpu_seconds"])
+
+    def median(rs: list, part: str) -> float:
+        return sorted(r["cpu_seconds"][part] for r in rs)[len(rs) // 2]
+
+    lines = ["## Numeric mode", "",
+             "`python -m benchmarks.numerics` (issue 15, `docs/numerics.md`): the same workload at model A's size in a "
+             "fresh process per mode, one thread, median CPU seconds over "
+             f"{rounds} round(s) and the ratio to native. The hashes say which setting changes the bits on this CPU: "
+             f"{cpu['model_name']} ({cpu['vendor']}, family {cpu['family']} model {cpu['model']}; flags "
+             f"{' '.join(cpu['flags'])}).", "",
+             "| mode | ATen kernels | " + " | ".join(parts) + " | pretrained weights | RL weights | samples |",
+             "|---|---|" + "---|" * (len(parts) + 3)]
+    native = {p_: median(runs["native (libraries choose)"], p_) for p_ in parts}
+    for mode, rs in runs.items():
+        cells = [f"{median(rs, p_):.2f} s ({median(rs, p_) / native[p_]:.2f}x)" for p_ in parts]
+        same = {k: len({r["hashes"][k] for r in rs}) == 1 for k in rs[0]["hashes"]}
+        hashes = [rs[0]["hashes"][k] + ("" if same[k] else " (varies!)") for k in ("pretrained", "rl", "samples")]
+        lines.append(f"| {mode} | {rs[0]['capability']} | " + " | ".join(cells + hashes) + " |")
+    return lines + [""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
@@ -102,30 +141,10 @@ def main() -> None:
     if a.workload:
         print(json.dumps(workload(a.workload)))
         return
-    import tempfile
-
-    runs: dict[str, list] = {m: [] for m in MODES}
-    for r in range(a.rounds):
-        for mode, env in MODES.items():
-            with tempfile.TemporaryDirectory(prefix="alignrl-numerics-") as tmp:
-                runs[mode].append(_run_mode(env, tmp))
-            print(f"round {r + 1}/{a.rounds} {mode}: {runs[mode][-1]['cpu_seconds']}", file=sys.stderr)
+    data = measure(a.rounds)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"cpu": cpu_info(), "runs": runs}, indent=2) + "\n")
-    cpu = cpu_info()
-    print(f"CPU: {cpu['model_name']} ({cpu['vendor']}, family {cpu['family']} model {cpu['model']}; "
-          f"flags {' '.join(cpu['flags'])}); {a.rounds} rounds, median CPU seconds per part, one thread\n")
-    parts = list(runs["pinned"][0]["cpu_seconds"])
-    print("| mode | ATen kernels | " + " | ".join(parts) + " | pretrained weights | RL weights | samples |")
-    print("|---|---|" + "---|" * (len(parts) + 3))
-    base = {p_: sorted(r["cpu_seconds"][p_] for r in runs["native (libraries choose)"])[a.rounds // 2]
-            for p_ in parts}
-    for mode, rs in runs.items():
-        med = {p_: sorted(r["cpu_seconds"][p_] for r in rs)[a.rounds // 2] for p_ in parts}
-        cells = [f"{med[p_]:.2f} s ({med[p_] / base[p_]:.2f}x)" for p_ in parts]
-        same = {k: len({r["hashes"][k] for r in rs}) == 1 for k in rs[0]["hashes"]}
-        hashes = [rs[0]["hashes"][k] + ("" if same[k] else " (varies!)") for k in ("pretrained", "rl", "samples")]
-        print(f"| {mode} | {rs[0]['capability']} | " + " | ".join(cells + hashes) + " |")
+    OUT.write_text(json.dumps(data, indent=2) + "\n")
+    print("\n".join(markdown(data)))
 
 
 if __name__ == "__main__":
