@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from alignrl.core.numerics import numerics_record
+from alignrl.trace.provenance import sha256_file
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
              max_position_embeddings=128, tie_word_embeddings=True)
@@ -25,10 +26,6 @@ RL = dict(steps=3, prompts_per_step=4, samples_per_prompt=4, mini_batches_per_st
           dynamic_sampling=False)
 EVAL = dict(n=4, ks=[1, 4], temperature=1.0, top_p=1.0, max_new_tokens=24, batch_size=64, seed=13)
 TASK_SEED = 14
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def golden_run(workdir: str | os.PathLike) -> dict[str, str]:
@@ -57,8 +54,8 @@ def golden_run(workdir: str | os.PathLike) -> dict[str, str]:
     # the log minus its wall-clock column: everything else in it is a function of the numbers
     log = pd.read_csv(root / "rl" / "train_log.csv").drop(columns=["seconds"])
     return {
-        "pretrained_weights": _sha(base / "model.safetensors"),
-        "rl_weights": _sha(root / "rl" / "model" / "model.safetensors"),
+        "pretrained_weights": sha256_file(base / "model.safetensors"),
+        "rl_weights": sha256_file(root / "rl" / "model" / "model.safetensors"),
         "rl_log": hashlib.sha256(log.to_csv(index=False).encode()).hexdigest(),
         "eval_samples": hashlib.sha256(graded.to_csv(index=False).encode()).hexdigest(),
     }

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from alignrl.core.numerics import cpu_info, numerics_record
+from alignrl.core.numerics import numerics_record
 
 __all__ = [
     "DEFAULT_PACKAGES",
@@ -160,17 +160,18 @@ def package_versions(names: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, str |
 
 def hardware() -> dict[str, Any]:
     """Platform, Python, CPU (model, ISA flags), torch threads, numeric mode and build, CUDA device (or None)."""
+    numerics = numerics_record()
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "machine": platform.machine(),
         # platform.processor() is empty on most Linux systems; /proc/cpuinfo names the CPU
-        "processor": cpu_info().get("model_name") or platform.processor() or None,
+        "processor": numerics["cpu"].get("model_name") or platform.processor() or None,
         "python": sys.version.split()[0],
         "cpu_count": os.cpu_count(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": None,
         "cuda_device": None,
-        "numerics": numerics_record(),
+        "numerics": numerics,
     }
     try:
         import torch
