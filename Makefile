@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test test-vllm lint bench slurm-smoke clean
+.PHONY: setup table2 test test-vllm lint bench trl-check slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -51,6 +51,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed envs/requirements-bench.txt
 
 bench: setup $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks.run $(if $(wildcard results/benchmarks),--tree .,)
+
+# Issue 17: the ground-truth claim on A x math trained by the native trainer and by TRL's GRPOTrainer with the same
+# settings, both evaluated by the pipeline; needs a results tree of the embedded default (TREE, default: this one).
+# The result goes to benchmarks/out/results.json, and `python -m benchmarks.run --render-only` into docs/benchmarks.md.
+TREE ?= .
+trl-check: setup $(VENV)/.bench-installed
+	$(BIN)/python -m benchmarks.trl_crosscheck --tree $(TREE) --record
 
 # As root: install SLURM, start a one-node cluster on localhost, run the smoke config through
 # profiles/slurm, check that every job went through sbatch, stop the daemons.
