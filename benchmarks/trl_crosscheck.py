@@ -37,9 +37,10 @@ on the decoded completions and each row's ground truth). The mapping (:func:`trl
 What cannot be matched (said in the rendered section too, :data:`UNMATCHED`): the random numbers (TRL samples
 with ``model.generate`` and torch's global generator, ours with its own sampler and generator: same distribution,
 other draws, hence intervals); TRL shuffles a step's completions before splitting them into mini-batches, ours
-splits whole groups in order; TRL's DAPO token mean divides each mini-batch's token sum by half the step's
-tokens, ours by the mini-batch's own; the advantage's eps is 1e-4 in TRL, 1e-6 in ours; TRL's training forward
-counts left padding in the positions (no effect under rotary embeddings, which see relative positions only).
+splits whole groups in order; TRL's DAPO token mean divides each mini-batch's token sum by the step's tokens
+over the number of mini-batches, ours by the mini-batch's own; the advantage's eps is 1e-4 in TRL, 1e-6 in
+ours; TRL's training forward counts left padding in the positions (no effect under rotary embeddings, which see
+relative positions only).
 
 Writes ``OUT/result.json`` (settings of both sides, gains, intervals, verdict, wall and CPU seconds, versions,
 CPU) and ``OUT/section.md`` (:func:`markdown`); ``--record`` also stores the result in
@@ -70,7 +71,8 @@ UNMATCHED = (
     "random numbers: TRL samples with `model.generate` and torch's global generator, ours with its own sampler "
     "and generator (same distribution, other draws)",
     "mini-batches: TRL shuffles a step's completions before splitting them, ours splits whole groups in order",
-    "DAPO token mean: TRL divides a mini-batch's token sum by half the step's tokens, ours by the mini-batch's own",
+    "DAPO token mean: TRL divides a mini-batch's token sum by the step's tokens / mini-batches, ours by the "
+    "mini-batch's own count",
     "advantage eps: 1e-4 in TRL, 1e-6 in ours (std of a mixed 16-sample 0/1 group >= 0.25)",
     "positions: TRL's training forward counts left padding (no effect under rotary embeddings)",
 )
@@ -290,6 +292,8 @@ def _trl_child(spec: dict, seed: int, work: Path) -> dict:
         raise RuntimeError(f"{model_dir}: the tokenizer adds special tokens, so TRL's prompt ids would differ")
     data = Dataset.from_list([{"prompt": t, "ground_truth": parts[i][1], "uid": parts[i][2]}
                               for t, i in zip(texts, order)])
+    # timed like the native train(): model loading, training and saving the final model
+    t0, c0 = time.perf_counter(), time.process_time()
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     per_step = mapping["updates_per_step"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(s["lr"]), betas=tuple(s["betas"]),
@@ -317,12 +321,11 @@ def _trl_child(spec: dict, seed: int, work: Path) -> dict:
         trainer = GRPOTrainer(model=model, reward_funcs=make_reward(s["reward"], get_task(spec["generator"]), seen),
                               args=args, train_dataset=data, processing_class=tok, callbacks=[Stamp()],
                               optimizers=(optimizer, schedule))
-        t0, c0 = time.perf_counter(), time.process_time()
         trainer.train()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    effective = {k: _plain(getattr(trainer.args, k)) for k in (*mapping["grpo_config"], "generation_batch_size")}
     trainer.model.save_pretrained(work / "model")
     tok.save_pretrained(work / "model")
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    effective = {k: _plain(getattr(trainer.args, k)) for k in (*mapping["grpo_config"], "generation_batch_size")}
     history = trainer.state.log_history
     return {"train_wall_s": wall, "train_cpu_s": cpu,
             "step_wall_s": [b - a for a, b in zip(stamps[::per_step], stamps[per_step::per_step])],
@@ -471,6 +474,7 @@ def run(tree: Path, *, model: str = "A", task: str = "math", claim: str = "groun
             "wall_s_per_rl_step": common.median([r["train_wall_s"] / n_steps for r in runs[side]]),
             "cpu_s_per_rl_step": common.median([r["train_cpu_s"] / n_steps for r in runs[side]]),
             "step_wall_s": [r["step_wall_s"] for r in runs[side]],
+            "median_step_wall_s": common.median([t for r in runs[side] for t in r["step_wall_s"]]),
             "train_reward_mean": [r["reward_mean"] for r in runs[side]],
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[side]),
             "eval_wall_s": eval_s[side],
@@ -541,7 +545,10 @@ def markdown(r: Mapping[str, Any]) -> list[str]:
         lines.append(f"| {name} | {ci(r['pass@1'][side], '')} | {ci(r['gain'][side])} | "
                      f"{sides[side]['wall_s_per_rl_step']:.2f} | {sides[side]['cpu_s_per_rl_step']:.2f} |")
     d = r["difference_trl_minus_native"]
-    lines += ["", f"TRL gain minus native gain, per problem: {ci(d)}: the trainers **{r['verdict']}** "
+    lines += ["", "Seconds per RL step: the whole training run (loading the model, training, saving it) over its "
+              f"steps; median single step: native {sides['native']['median_step_wall_s']:.2f} s, TRL "
+              f"{sides['trl']['median_step_wall_s']:.2f} s (wall).",
+              "", f"TRL gain minus native gain, per problem: {ci(d)}: the trainers **{r['verdict']}** "
               + ("(the interval holds 0)." if r["verdict"] == "agree" else "(the interval excludes 0)."),
               "Same prompts on both sides: " + ", ".join("yes" if x else "NO" for x in r["same_prompts_per_seed"])
               + "; the same lr at every optimizer update: "

@@ -162,6 +162,25 @@ def test_verdict_agrees_on_equal_gains_and_not_on_different_ones() -> None:
         xc.compare(base, [_samples({p: [True] * 4 for p in problems[:-1]})], [half], boot)
 
 
+def test_markdown_states_the_verdict_the_gains_and_what_differs(settings: dict) -> None:
+    problems = [f"q{i:02d}" for i in range(10)]
+    base = _samples({p: [False] * 2 for p in problems})
+    better = _samples({p: [True, i < 5] for i, p in enumerate(problems)})
+    r = xc.compare(base, [better], [base], {"n_boot": 100, "alpha": 0.05, "seed": 7})
+    side = {"wall_s_per_rl_step": 1.5, "cpu_s_per_rl_step": 1.25, "median_step_wall_s": 1.0}
+    r.update(cell={"model": "A", "task": "math", "claim": "ground_truth"}, rl_seeds=[0], command="python -m x",
+             evaluation={"problems": 10, "of": "the full test split", "n": 2, "temperature": 1.0, "seed": 1234,
+                         "bootstrap": {"n_boot": 100}},
+             settings={"native": settings, "trl": xc.trl_settings(settings)}, unmatched=list(xc.UNMATCHED),
+             same_prompts_per_seed=[True], same_lr_per_update_per_seed=[False], base_equals_tree_baseline=None,
+             sides={"native": side, "trl": side},
+             machine={"cpu": "cpu", "load_average_at_start": 0.0, "torch": "t", "transformers": "tf", "trl": "1"})
+    text = "\n".join(xc.markdown(r))
+    assert "**disagree**" in text and "+0.750" in text  # native gains 0.75, TRL (= base) nothing
+    assert "the same lr at every optimizer update: NO" in text
+    assert all(u in text for u in xc.UNMATCHED)
+
+
 def test_missing_tree_inputs_are_named(tmp_path: Path) -> None:
     (tmp_path / "models" / "A").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="train.parquet"):
