@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from alignrl.core.numerics import MODE_ENV, PINNED_ENV, cpu_info
+from benchmarks import common
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "numerics.json"
@@ -114,7 +115,7 @@ def markdown(data: dict) -> list[str]:
     parts = list(runs["pinned"][0]["cpu_seconds"])
 
     def median(rs: list, part: str) -> float:
-        return sorted(r["cpu_seconds"][part] for r in rs)[len(rs) // 2]
+        return common.median([r["cpu_seconds"][part] for r in rs])
 
     lines = ["## Numeric mode", "",
              "`python -m benchmarks.numerics` (issue 15, `docs/numerics.md`): the same workload at model A's size in a "
