@@ -30,6 +30,9 @@ __all__ = [
     "ANSWER_FORMATS",
     "MAX_BARE_ANSWER_CHARS",
     "answer_format_of",
+    "ANSWER_STYLES",
+    "REQUESTED_STYLE",
+    "extract_answer_lenient",
 ]
 
 THINK_OPEN = "<think>"
@@ -65,10 +68,27 @@ def _check_format(answer_format: str) -> None:
         raise ValueError(f"unknown answer format {answer_format!r}; known: {list(ANSWER_FORMATS)}")
 
 
-def format_response(solution: str, answer: str) -> str:
-    """Wrap worked reasoning and a final answer in the think/answer/boxed format."""
-    box = f"{BOX_OPEN}{answer}}}"
-    return f"{THINK_OPEN}\n{solution}\n{THINK_CLOSE}\n{ANSWER_OPEN}{box}{ANSWER_CLOSE}"
+#: How a worked example may end (a corpus knob, ``models.*.corpus.answer_styles``). Only ``requested`` is
+#: the format the strict reader and the format-gated rewards accept; the others are the habits real base
+#: models have (a bare box, a sentence, a tag without the box), which the lenient reader still reads.
+REQUESTED_STYLE = "requested"
+ANSWER_STYLES: tuple[str, ...] = (REQUESTED_STYLE, "bare_boxed", "sentence", "tag_unboxed")
+_SENTENCE_OPEN = "The answer is "
+_SENTENCE_CLOSE = " ."
+
+
+def format_response(solution: str, answer: str, style: str = REQUESTED_STYLE) -> str:
+    """Wrap worked reasoning and a final answer; ``style`` picks how the answer is written (:data:`ANSWER_STYLES`)."""
+    think = f"{THINK_OPEN}\n{solution}\n{THINK_CLOSE}\n"
+    if style == REQUESTED_STYLE:
+        return f"{think}{ANSWER_OPEN}{BOX_OPEN}{answer}}}{ANSWER_CLOSE}"
+    if style == "bare_boxed":
+        return f"{think}{BOX_OPEN}{answer}}}"
+    if style == "sentence":
+        return f"{think}{_SENTENCE_OPEN}{answer}{_SENTENCE_CLOSE}"
+    if style == "tag_unboxed":
+        return f"{think}{ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
+    raise ValueError(f"unknown answer style {style!r}; known: {list(ANSWER_STYLES)}")
 
 
 def _answer_block(text: str) -> str | None:
@@ -213,6 +233,45 @@ def is_well_formatted(text: str, answer_format: str = "boxed") -> bool:
         and span[1] == len(block) - 1
         and bool(block[span[0] : span[1]].strip())
     )
+
+
+def extract_answer_lenient(text: str) -> str | None:
+    """The final answer read wherever it stands, or None: what a lenient grader would credit.
+
+    Looks only after the last ``</think>`` (the whole text when there is none), and takes the first of:
+    the strict answer (:func:`extract_answer`); the last balanced box; the last ``<answer>`` block as a
+    bare answer; the text after the last "The answer is" up to " ." or the line's end. The gap between
+    lenient and strict correctness is the part of accuracy that only the format stands between.
+    """
+    if not isinstance(text, str):
+        return None
+    strict = extract_answer(text)
+    if strict is not None:
+        return strict
+    think_end = text.rfind(THINK_CLOSE)
+    tail = text if think_end < 0 else text[think_end + len(THINK_CLOSE):]
+    box_at = tail.rfind(BOX_OPEN)
+    if box_at >= 0:
+        span = _last_box(tail[box_at:])
+        if span is not None:
+            content = tail[box_at + span[0] : box_at + span[1]].strip()
+            if content and BOX_OPEN not in content:
+                return content
+    open_at = tail.rfind(ANSWER_OPEN)
+    if open_at >= 0:
+        close_at = tail.find(ANSWER_CLOSE, open_at)
+        if close_at >= 0:
+            bare = _bare_answer(tail[open_at + len(ANSWER_OPEN) : close_at])
+            if bare is not None:
+                return bare
+    said_at = tail.rfind(_SENTENCE_OPEN)
+    if said_at >= 0:
+        rest = tail[said_at + len(_SENTENCE_OPEN):]
+        stop = [i for i in (rest.find(_SENTENCE_CLOSE), rest.find("\n")) if i >= 0]
+        content = (rest[: min(stop)] if stop else rest).strip()
+        if content and len(content) <= MAX_BARE_ANSWER_CHARS and not any(t in content for t in _TAGS):
+            return content
+    return None
 
 
 def build_prompt(question: str, template: str) -> str:

@@ -7,6 +7,10 @@ Three kinds of documents:
 - `subskill`: a few drill lines of one task's sub-skills (arithmetic facts, letter shifts). Drawn from
   EVERY task, round robin, so a weakly aligned model still has the pieces of the skill and RL with the
   true reward has something to assemble; the prototype found a model without them unlearnable.
+  Each worked example ends in one of the `answer_styles` (only `requested` is the strict format) and
+  reasons in one of the task's `solution_styles` (careful steps or a shortcut, `alignrl.claims.styles`):
+  the traits of real base models that the format and clip-bias mechanisms act on. Both are drawn from
+  their own random streams, so the problems are the same whatever the style shares.
 - `other`: generic sentences from a small seeded grammar, unrelated to any task (the "web text").
 
 Fractions are of documents, not tokens (task documents are ~3x longer than the others);
@@ -21,7 +25,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from alignrl.claims.answer import build_prompt, format_response
+from alignrl.claims.answer import ANSWER_STYLES, REQUESTED_STYLE, build_prompt, format_response
+from alignrl.claims.styles import CAREFUL, SOLUTION_STYLES, render_solution
 from alignrl.claims.tasks import TASKS, get_task
 from alignrl.native.tokenizer import IM_END, render_chat_prompt
 
@@ -43,10 +48,36 @@ class Document:
     text: str
 
 
-def task_document(question: str, solution: str, answer: str, template: str) -> str:
-    """A worked example in the exact format evaluation prompts with and rewards read."""
+def task_document(question: str, solution: str, answer: str, template: str,
+                  answer_style: str = REQUESTED_STYLE, solution_style: str = CAREFUL) -> str:
+    """A worked example with the chat prompt evaluation uses; by default in the exact format rewards read."""
     prompt = build_prompt(question, template)
-    return render_chat_prompt(prompt) + format_response(solution, answer) + IM_END
+    response = format_response(render_solution(solution, solution_style), answer, answer_style)
+    return render_chat_prompt(prompt) + response + IM_END
+
+
+def _check_shares(shares: Mapping[str, float], known: tuple[str, ...], key: str) -> list[tuple[str, float]]:
+    """(style, share) in the order of `known`; shares must be non-negative and sum to 1."""
+    unknown = sorted(set(shares) - set(known))
+    if unknown:
+        raise ValueError(f"{key}: unknown styles {unknown}; known: {list(known)}")
+    for name, share in shares.items():
+        if not isinstance(share, (int, float)) or isinstance(share, bool) or share < 0:
+            raise ValueError(f"{key}[{name!r}] must be a non-negative number, got {share!r}")
+    total = sum(shares.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"{key}: shares sum to {total:.6f}, not 1 ({dict(shares)})")
+    return [(name, float(shares[name])) for name in known if shares.get(name, 0) > 0]
+
+
+def _style_picker(shares: list[tuple[str, float]], rng: random.Random):
+    """A draw of one style per call; no draw at all when one style has everything (the corpus of a single
+    style is then byte-identical to one built before styles existed)."""
+    if len(shares) == 1:
+        only = shares[0][0]
+        return lambda: only
+    names, weights = [n for n, _ in shares], [w for _, w in shares]
+    return lambda: rng.choices(names, weights)[0]
 
 
 # --- "other" text: a tiny generic grammar ----------------------------------------------------------
@@ -132,6 +163,8 @@ def build_documents(
     subskill_lines: tuple[int, int] = (2, 4),
     extra_documents: Iterable[Document] = (),
     task_generators: Mapping[str, str] | None = None,
+    answer_styles: Mapping[str, float] | None = None,
+    solution_styles: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[Document]:
     """The shuffled corpus with each document's kind; deterministic for the arguments.
 
@@ -141,9 +174,20 @@ def build_documents(
     so e.g. the task examples do not change when only the other-text share changes the shuffle.
     `task_fractions` is keyed by configured task name; `task_generators` maps a name to its generator
     where the two differ (a task `kor` with generator `logic`); the document kind keeps the task name.
+    `answer_styles` (style -> share, default all `requested`) and `solution_styles` (task name -> style
+    -> share, default all `careful`) set how the worked examples are written.
     """
     generators = dict(task_generators or {})
     _validate(task_fractions, subskill_fraction, num_documents, generators)
+    answer_shares = _check_shares(answer_styles or {REQUESTED_STYLE: 1.0}, ANSWER_STYLES, "answer_styles")
+    solution_styles = dict(solution_styles or {})
+    unknown_tasks = sorted(set(solution_styles) - set(task_fractions))
+    if unknown_tasks:
+        raise ValueError(f"solution_styles: tasks {unknown_tasks} are not in task_fractions {sorted(task_fractions)}")
+    solution_shares = {
+        name: _check_shares(solution_styles.get(name) or {CAREFUL: 1.0}, SOLUTION_STYLES, f"solution_styles[{name!r}]")
+        for name in task_fractions
+    }
     excluded = frozenset(exclude_questions)
     skill_names = sorted(TASKS) if subskill_tasks is None else list(subskill_tasks)
     for name in skill_names:
@@ -162,6 +206,8 @@ def build_documents(
         if kind.startswith(TASK_PREFIX):
             name = kind[len(TASK_PREFIX):]
             task = get_task(generators.get(name, name))
+            pick_answer = _style_picker(answer_shares, random.Random(f"{seed}/corpus/{kind}/answer_style"))
+            pick_solution = _style_picker(solution_shares[name], random.Random(f"{seed}/corpus/{kind}/solution_style"))
             made, misses = 0, 0
             while made < n:
                 p = task.sample(rng)
@@ -174,7 +220,8 @@ def build_documents(
                         )
                     continue
                 misses = 0
-                docs.append(Document(kind, task_document(p.question, p.solution, p.answer, template)))
+                docs.append(Document(kind, task_document(p.question, p.solution, p.answer, template,
+                                                         pick_answer(), pick_solution())))
                 made += 1
         elif kind == SUBSKILL:
             lo, hi = subskill_lines

@@ -164,7 +164,8 @@ def pretrain(
 ) -> dict:
     """Build corpus, tokenizer and model, pretrain, save; returns the summary (also in pretrain_info.json).
 
-    `corpus_cfg`: task_fractions, subskill_fraction, num_documents, seed (as `build_documents`).
+    `corpus_cfg`: task_fractions, subskill_fraction, num_documents, seed, and optionally answer_styles and
+    solution_styles (as `build_documents`).
     `train_cfg`: steps, batch_size, seq_len, lr, warmup_steps, weight_decay, seed, and optionally
     packing ("stream" | "pad"), grad_clip, min_lr_ratio (see `DEFAULT_TRAIN`).
     `callback(step, model)`, if given, runs after every optimizer step (diagnostics such as pass@k
@@ -193,6 +194,8 @@ def pretrain(
         template=template,
         exclude_questions=excluded,
         task_generators=task_generators,
+        answer_styles=corpus_cfg.get("answer_styles"),
+        solution_styles=corpus_cfg.get("solution_styles"),
         extra_documents=[
             Document(CONTAMINATION_PREFIX + task, task_document(question, solution, answer, template))
             for task, question, solution, answer in contaminate_with

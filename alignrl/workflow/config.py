@@ -114,6 +114,7 @@ def check_cross_references(config: dict) -> None:
                 f"config key 'models.{name}.corpus': task fractions plus subskill_fraction sum to "
                 f"{total:.3f}; they must not exceed 1"
             )
+        _check_styles(name, model["corpus"])
     for name, claim in config["claims"].items():
         if claim["reward"] not in rewards.REWARDS:
             raise ConfigError(
@@ -173,6 +174,21 @@ def check_cross_references(config: dict) -> None:
                     f"config key 'tables.{name}.claims': unknown claim '{claim}'; "
                     f"known: {sorted(config['claims'])}"
                 )
+
+
+def _check_styles(model_name: str, corpus: dict) -> None:
+    """Answer- and solution-style shares each sum to 1, for tasks the corpus has."""
+    key = f"models.{model_name}.corpus"
+    answer = corpus.get("answer_styles") or {}
+    if answer and abs(sum(answer.values()) - 1.0) > 1e-6:
+        raise ConfigError(f"config key '{key}.answer_styles': shares sum to {sum(answer.values()):.4f}, not 1")
+    for task_name, shares in (corpus.get("solution_styles") or {}).items():
+        if task_name not in corpus["task_fractions"]:
+            raise ConfigError(f"config key '{key}.solution_styles.{task_name}': the corpus has no such task; "
+                              f"its tasks: {sorted(corpus['task_fractions'])}")
+        if abs(sum(shares.values()) - 1.0) > 1e-6:
+            raise ConfigError(f"config key '{key}.solution_styles.{task_name}': shares sum to "
+                              f"{sum(shares.values()):.4f}, not 1")
 
 
 def _check_task(name: str, task: dict) -> None:
