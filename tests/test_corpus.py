@@ -129,3 +129,53 @@ def test_stats():
     stats = corpus_stats(docs, [2] * len(docs))
     assert stats["documents"] == 100 and stats["tokens"] == 200
     assert sum(stats["documents_per_kind"].values()) == 100
+
+
+# --- answer and solution styles: the traits format rewards and clip bias act on ----------------------
+from alignrl.claims.answer import extract_answer_lenient  # noqa: E402
+from alignrl.claims.styles import CAREFUL, SHORTCUT, SHORTCUT_THINK, solution_style  # noqa: E402
+
+
+def _responses(docs, kind):
+    return [d.text.split("<|im_start|>assistant\n")[1][: -len(IM_END)] for d in docs if d.kind == kind]
+
+
+def test_answer_styles_set_the_strict_format_rate_but_every_answer_stays_readable():
+    docs = _docs(num_documents=4000, answer_styles={"requested": 0.5, "bare_boxed": 0.2, "sentence": 0.2,
+                                                    "tag_unboxed": 0.1})
+    responses = _responses(docs, "task:math")
+    strict = sum(is_well_formatted(r) for r in responses) / len(responses)
+    assert abs(strict - 0.5) < 0.05  # only the requested style is the strict format
+    assert all(extract_answer_lenient(r) is not None for r in responses)
+    assert any(r.endswith("The answer is " + extract_answer_lenient(r) + " .") for r in responses)
+    assert any(r.endswith("}") and "<answer>" not in r for r in responses)  # a bare box
+
+
+def test_solution_styles_are_per_task_and_read_back():
+    docs = _docs(num_documents=4000, solution_styles={"math": {CAREFUL: 0.8, SHORTCUT: 0.2},
+                                                      "logic": {CAREFUL: 0.3, SHORTCUT: 0.7}})
+    for kind, want in (("task:math", 0.2), ("task:logic", 0.7)):
+        styles = [solution_style(r) for r in _responses(docs, kind)]
+        assert None not in styles
+        assert abs(styles.count(SHORTCUT) / len(styles) - want) < 0.1, kind
+    shortcut = next(r for r in _responses(docs, "task:math") if solution_style(r) == SHORTCUT)
+    assert shortcut.startswith(f"<think>\n{SHORTCUT_THINK}\n</think>\n")
+
+
+def test_styles_never_change_the_problems_and_one_style_is_the_old_corpus():
+    plain = _docs()
+    assert _docs(answer_styles={"requested": 1.0}, solution_styles={"math": {CAREFUL: 1.0}}) == plain
+    styled = _docs(answer_styles={"requested": 0.5, "sentence": 0.5}, solution_styles={"math": {SHORTCUT: 1.0}})
+    questions = [d.text.split("<|im_start|>assistant\n")[0] for d in plain]
+    assert [d.text.split("<|im_start|>assistant\n")[0] for d in styled] == questions
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"answer_styles": {"requested": 0.5}}, "answer_styles: shares sum"),
+    ({"answer_styles": {"requested": 0.5, "shout": 0.5}}, "unknown styles"),
+    ({"solution_styles": {"chess": {CAREFUL: 1.0}}}, "not in task_fractions"),
+    ({"solution_styles": {"math": {CAREFUL: 1.5, SHORTCUT: -0.5}}}, "non-negative"),
+])
+def test_style_validation(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _docs(**kw)
