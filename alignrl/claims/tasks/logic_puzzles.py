@@ -2,9 +2,10 @@
 
 * Operation: a newly defined operator with small random coefficients, applied to two inputs.
   The solution evaluates the definition one arithmetic step per line.
-* Cipher: shift each letter of a short random word (2-4 letters) forward by k = 1..4 (wrapping around
-  the alphabet). The 4-letter words and the shift by 4 are the hard end, so that a strongly aligned
-  model has problems left to gain on (with at most 3 letters and shifts of 3, model B solved almost every one).
+* Cipher: shift each letter of a short random word (2-4 letters) forward by k = 1..3 (wrapping around
+  the alphabet). The 4-letter words are the hard end, so that a strongly aligned model has problems left
+  to gain on (with at most 3 letters, model B solved almost every one; shifts of 4 as well collapsed its
+  cipher accuracy from about 0.5 to 0.05, docs/organisms.md round 1).
   Letters are space-separated so a word-level tokenizer sees each one; the
   solution maps one letter per line.
 Both keep solutions at most 4 lines and every number non-negative.
@@ -23,7 +24,7 @@ _SYMBOLS = ["#", "@", "&", "$"]
 _ALPHABET = string.ascii_lowercase
 _ASK = ["Compute {a} {s} {b} .", "What is {a} {s} {b} ?", "Find {a} {s} {b} ."]
 _MIN_LETTERS, _MAX_LETTERS = 2, 4  # one solution line per letter
-_MAX_SHIFT = 4
+_MAX_SHIFT = 3
 
 
 def shift_letter(letter: str, k: int) -> str:
