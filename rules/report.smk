@@ -61,6 +61,7 @@ rule figure1:
         "../envs/cpu.yaml"
     params:
         bars=config["figure1"],
+        evaluation=config["evaluation"],
     script:
         "../workflow/scripts/plot_figure1.py"
 

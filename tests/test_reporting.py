@@ -13,7 +13,7 @@ from alignrl.analysis.tables import (
     summarize_cell,
     to_markdown,
 )
-from alignrl.core.paths import parse_metrics_path, sources_from_metrics, split_base
+from alignrl.core.paths import parse_metrics_path, sources_from_metrics
 
 KS = [1, 2, 4]
 BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
@@ -113,19 +113,3 @@ def test_claims_table_verdicts_and_sensitivity_flips(tmp_path):
     assert list(sweep.seed_verdicts) == ["0:holds", "0:fails"]
     assert list(sweep.seed_agreement) == ["1/1 hold", "1/1 fail"]
     assert sweep.flips.all()
-
-
-def test_figure1_places_cells_by_alignment(tmp_path):
-    from alignrl.analysis.tables import plot_figure1
-
-    strong = write_run(tmp_path, "results/baseline/A/math/test", [[1, 1, 1, 0]] * 10)
-    weak = write_run(tmp_path, "results/baseline/A/logic/test", [[0, 0, 0, 0]] * 10)
-    gt_s = write_run(tmp_path, "results/eval/gt/A/math/seed0/test", [[1, 1, 1, 1]] * 10)
-    gt_w = write_run(tmp_path, "results/eval/gt/A/logic/seed0/test", [[1, 0, 0, 0]] * 10)
-    src = sources_from_metrics([strong, weak, gt_s, gt_w])
-    table = build_claims_table(*split_base(src), KS, ALIGN, BOOT)
-    plotted = plot_figure1([table], {"Before RL": "base", "Standard RL": "gt"}, "pass@1", tmp_path / "f.png")
-    assert (tmp_path / "f.png").stat().st_size > 1000
-    panel = dict(zip(zip(plotted.task, plotted.bar), plotted.panel))
-    assert panel[("math", "Standard RL")] == "strong" and panel[("logic", "Standard RL")] == "weak"
-    assert plotted[(plotted.task == "logic") & (plotted.bar == "Standard RL")]["pass@1"].iloc[0] == pytest.approx(0.25)

@@ -116,6 +116,12 @@ def test_smoke_workflow_end_to_end(tmp_path):
         assert set(pd.read_csv(tmp_path / f"results/{name}.csv").claim) == claims
     for png in ("passk_curves.png", "figure1.png"):
         assert (tmp_path / "results/figures" / png).stat().st_size > 1000
+    # figure 1's data: 4 cells x 4 bars (gains) and x (base + 4 claims) x 3 ks (inset), read off the tables
+    fig1 = pd.read_csv(tmp_path / "results/figures/figure1.csv")
+    assert (fig1.kind == "gain").sum() == 16 and (fig1.kind == "pass@k").sum() == 60
+    gt = fig1[(fig1.kind == "gain") & (fig1.claim == "ground_truth")].merge(
+        table2[table2.claim == "ground_truth"], on=["model", "task", "bench"])
+    assert len(gt) == 4 and (gt.value == gt["gain@1"]).all() and (gt.ci_low == gt["gain@1_ci_low"]).all()
     sweep = pd.read_csv(tmp_path / "results/lr_sensitivity.csv")
     assert sorted(set(sweep.lr)) == [1e-4, 3e-4] and "flips" in sweep.columns
 

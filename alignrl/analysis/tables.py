@@ -273,66 +273,6 @@ def plot_passk_curves(table1: pd.DataFrame, ks: Sequence[int], out_path: str | P
     plt.close(fig)
 
 
-def plot_figure1(
-    tables: Sequence[pd.DataFrame],
-    bars: dict[str, str],
-    metric: str,
-    out_path: str | Path,
-) -> pd.DataFrame:
-    """Figure 1: two panels (strong / weak alignment, from the measured base pass@k), grouped bars per
-    model x task cell for before RL and each claim, bootstrap error bars, the base level dashed.
-
-    `bars` maps a bar label to a claim name ("base" for before RL). Returns the plotted numbers.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = pd.concat(tables, ignore_index=True).drop_duplicates(subset=["model", "task", "bench", "claim"])
-    plotted = []
-    panels = [("strong", "Strong model-task alignment"), ("weak", "Weak model-task alignment")]
-    if (rows[rows.claim == BASE].alignment == "intermediate").any():  # never drop a cell silently
-        panels.insert(1, ("intermediate", "Intermediate alignment"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), sharey=True)
-    width = 0.8 / max(1, len(bars))
-    for ax, (label, title) in zip(axes, panels):
-        cells = rows[(rows.claim == BASE) & (rows.alignment == label)][["model", "task", "bench"]]
-        cells = cells.drop_duplicates().itertuples(index=False)
-        cells = list(cells)
-        for ci, cell in enumerate(cells):
-            sel = rows[(rows.model == cell.model) & (rows.task == cell.task) & (rows.bench == cell.bench)]
-            base_value = float(sel[sel.claim == BASE][metric].iloc[0])
-            ax.hlines(base_value, ci - 0.42, ci + 0.42, colors="black", linestyles="dashed", linewidth=1)
-            for bi, (bar_label, claim) in enumerate(bars.items()):
-                hit = sel[sel.claim == claim]
-                if hit.empty:
-                    continue
-                value = float(hit[metric].iloc[0])
-                err = [[value - float(hit[metric + "_ci_low"].iloc[0])],
-                       [float(hit[metric + "_ci_high"].iloc[0]) - value]]
-                x = ci - 0.4 + width * (bi + 0.5)
-                ax.bar(x, value, width, yerr=err, capsize=2, color=f"C{bi}", label=bar_label if ci == 0 else None)
-                plotted.append({"panel": label, "model": cell.model, "task": cell.task, "bench": cell.bench,
-                                "bar": bar_label, "claim": claim, metric: value})
-        ax.set_xticks(range(len(cells)))
-        ax.set_xticklabels([f"{c.model} x {c.task}" for c in cells])
-        ax.set_title(title if cells else f"{title}\n(no cell in this class)")
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(f"{metric} on the test split (95% bootstrap)")
-    axes[0].set_ylim(0, 1.0)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if not handles:
-        handles, labels = axes[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(bars), fontsize=8, frameon=False)
-    fig.suptitle("Before and after RL; dashed line: the base model (before RL)")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=130)
-    plt.close(fig)
-    return pd.DataFrame(plotted)
-
-
 def build_sensitivity_table(
     sources: Sequence[CellSource],
     runs: Sequence[tuple[str, float, str]],

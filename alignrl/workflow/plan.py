@@ -80,7 +80,7 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
         wanted = set(config["figure1"].values()) - {BASE}
         tables = [fill(paths.TABLE, table=t) + ".csv" for t in sorted(config["tables"])
                   if wanted & set(config["tables"][t]["claims"])]
-        plan[registry.FIGURE1] = (tables, {"bars": config["figure1"]})
+        plan[registry.FIGURE1] = (tables, {"bars": config["figure1"], "evaluation": config["evaluation"]})
     runs = sensitivity_runs(config)
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
         plan["lr_sensitivity"] = (base + _claims(config, [n for _, _, n in runs], models, tasks),

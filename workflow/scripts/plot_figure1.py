@@ -1,4 +1,4 @@
-"""Figure 1: before / after RL for each claim, in strong and weak model-task alignment cells."""
+"""Figure 1: each claim's gain over the base model per alignment class, with the pass@k inset."""
 from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
