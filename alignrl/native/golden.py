@@ -19,7 +19,10 @@ from alignrl.trace.provenance import sha256_file
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
              max_position_embeddings=128, tie_word_embeddings=True)
-CORPUS = dict(task_fractions={"math": 0.6, "logic": 0.1}, subskill_fraction=0.2, num_documents=600, seed=11)
+# With answer and solution styles, so that the style draws of the corpus are under the golden hashes too.
+CORPUS = dict(task_fractions={"math": 0.6, "logic": 0.1}, subskill_fraction=0.2, num_documents=600, seed=11,
+              answer_styles={"requested": 0.6, "bare_boxed": 0.2, "sentence": 0.1, "tag_unboxed": 0.1},
+              solution_styles={"math": {"careful": 0.8, "shortcut": 0.2}})
 PRETRAIN = dict(steps=40, batch_size=8, seq_len=96, lr=1e-2, warmup_steps=4, weight_decay=0.01, seed=12)
 RL = dict(steps=3, prompts_per_step=4, samples_per_prompt=4, mini_batches_per_step=2, lr=1e-3, warmup_steps=1,
           max_new_tokens=24, save_every=3, val_every=3, val_samples=1, keep_checkpoints=1,
