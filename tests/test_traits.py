@@ -12,7 +12,6 @@ from test_reporting import ALIGN, BOOT, KS, write_run
 from alignrl.analysis.tables import build_claims_table, build_table1, summarize_cell
 from alignrl.analysis.verdicts import build_verdicts, summary_markdown
 from alignrl.claims.answer import format_response
-from alignrl.claims.passk import pass_at_k
 from alignrl.claims.scoring import (
     SAMPLE_COLUMNS,
     TRAIT_COLUMNS,

@@ -33,8 +33,9 @@ def build_verdicts(
     """``verdicts.csv``: one row per claim x model x task x bench with the base pass@k (the alignment) and
     the cell's headroom, the gain over the base with its paired two-stage bootstrap interval, the verdict
     from that interval, the split of the gain (the lenient gain, beyond format, and the format part, strict
-    minus lenient, each with its interval; the verdict judges the strict gain, the paper's metric), each seed's verdict and every leave-one-seed-out verdict, whether the conclusion
-    rests on one seed, the paper's prediction for the cell and whether the measurement agrees with it."""
+    minus lenient, each with its interval; the verdict judges the strict gain, the paper's metric), each
+    seed's verdict and every leave-one-seed-out verdict, whether the conclusion rests on one seed, the
+    paper's prediction for the cell and whether the measurement agrees with it."""
     table = build_claims_table(base_sources, claim_sources, ks, alignment, bootstrap, verdict_cfg,
                                seed_columns=SEED_COLUMNS)
     base = table[table["claim"] == "base"].set_index(["model", "task", "bench"])

@@ -6,12 +6,12 @@ majority vote (maj@n) and each solution style's share and accuracy.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from alignrl.claims.answer import (
     answer_format_of,
@@ -108,7 +108,7 @@ def require_columns(samples: pd.DataFrame, columns: Sequence[str], where: object
                             if set(missing) & set(TRAIT_COLUMNS) else ""))
 
 
-def read_samples(path: str | Any, columns: Sequence[str]) -> pd.DataFrame:
+def read_samples(path: str | os.PathLike[str], columns: Sequence[str]) -> pd.DataFrame:
     """The ``columns`` of a ``samples.parquet``; an error naming the file when one is missing."""
     import pyarrow.parquet as pq
 
