@@ -51,7 +51,9 @@ def _samples(p_correct: float, seed: int) -> pd.DataFrame:
     records = [
         {"problem_id": f"p{i}", "sample_index": j, "text": "t", "extracted_answer": "1",
          "correct": bool(rng.random() < p_correct), "well_formatted": bool(rng.random() < 0.9),
-         "response_tokens": int(rng.integers(3, 9)), "finished": True, "ground_truth": "1"}
+         "response_tokens": int(rng.integers(3, 9)), "finished": True, "ground_truth": "1",
+         "lenient_answer": "1", "lenient_correct": bool(rng.random() < p_correct),
+         "solution_style": ("careful", "shortcut", None)[int(rng.integers(0, 3))]}
         for i in range(12) for j in range(EV["n"])
     ]
     return samples_frame(records)

@@ -20,12 +20,25 @@ BOOT = {"n_boot": 200, "alpha": 0.05, "seed": 0}
 ALIGN = {"k": 4, "strong_at_least": 0.8, "weak_at_most": 0.3, "ceiling_pass_at_k": 0.98, "ceiling_pass_at_1": 0.8}
 
 
-def write_run(root, rel, correct_matrix):
-    """correct_matrix: problems x samples booleans -> samples.parquet + metrics.json under root/rel."""
+def write_run(root, rel, correct_matrix, lenient_matrix=None, *, answers=None, lenient_answers=None,
+              styles=None, formatted=None):
+    """correct_matrix: problems x samples booleans -> samples.parquet + metrics.json under root/rel.
+
+    The lenient verdicts default to the strict ones; the answers to "right" for a correct sample and None
+    otherwise; the style to careful, and every sample is well formatted unless ``formatted`` says not."""
     d = root / rel
     d.mkdir(parents=True)
+    lenient_matrix = correct_matrix if lenient_matrix is None else lenient_matrix
+
+    def cell(matrix, i, j, default):
+        return default if matrix is None else matrix[i][j]
+
     rows = [
-        {"problem_id": f"p{i}", "sample_index": j, "text": "", "extracted_answer": None, "correct": bool(c)}
+        {"problem_id": f"p{i}", "sample_index": j, "text": "",
+         "extracted_answer": cell(answers, i, j, "right" if c else None), "correct": bool(c),
+         "well_formatted": bool(cell(formatted, i, j, True)),
+         "lenient_answer": cell(lenient_answers, i, j, "right" if lenient_matrix[i][j] else None),
+         "lenient_correct": bool(lenient_matrix[i][j]), "solution_style": cell(styles, i, j, "careful")}
         for i, r in enumerate(correct_matrix) for j, c in enumerate(r)
     ]
     pd.DataFrame(rows).to_parquet(d / "samples.parquet")

@@ -72,7 +72,7 @@ def _table1(inputs, params, png):
 
     ev = params["evaluation"]
     df = build_table1(sources_from_metrics(inputs), ev["ks"], params["alignment"], ev["bootstrap"])
-    return Built({"csv": df}, _markdown(df, "Table 1: base-model pass@k (model-task alignment)"))
+    return Built({"csv": df}, _markdown(df, "Table 1: base-model pass@k (model-task alignment) and traits"))
 
 
 def _claims_table(inputs, params, png):

@@ -7,6 +7,10 @@ variance of RL. The gain over the base model is bootstrapped on the claim-minus-
 paired: a drawn seed and the base use the same resampled problems. Beside the pooled verdict a claim row
 carries each seed's own verdict (that seed alone, its interval a bootstrap over problems) and the verdicts
 pooled over all seeds but one (leave one seed out).
+
+Every gain is split: beside the strict gain (the paper's metric, column ``correct``) a row carries the gain
+in lenient pass@k (column ``lenient_correct``: the answer read wherever it stands) and their difference,
+the part of the strict gain that is format alone; the lenient gain is the part beyond format.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import pandas as pd
 from alignrl.analysis.bootstrap import CellBootstrap
 from alignrl.analysis.decide import alignment_class, headroom, seed_agreement, verdict
 from alignrl.claims.passk import per_problem_pass_at_k
+from alignrl.claims.scoring import read_samples
 from alignrl.core.paths import BASE, CellSource, parse_metrics_path
 from alignrl.core.runtime import read_json
 
@@ -26,9 +31,14 @@ from alignrl.core.runtime import read_json
 SEED_COLUMNS = ("seed_verdicts", "seed_agreement", "loo_verdicts", "seed_gains")
 
 
-def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.DataFrame:
-    """Rows = problems (index problem_id), columns = k: the unbiased estimate from that problem's samples."""
-    grouped = samples.groupby("problem_id", sort=True)["correct"].agg(["size", "sum"])
+#: Which per-sample verdict a pass@k reads: the strict one (the paper's) or the lenient one.
+STRICT, LENIENT = "correct", "lenient_correct"
+
+
+def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int], column: str = STRICT) -> pd.DataFrame:
+    """Rows = problems (index problem_id), columns = k: the unbiased estimate from that problem's samples,
+    correct meaning ``column`` (``correct``: strict; ``lenient_correct``: the lenient answer)."""
+    grouped = samples.groupby("problem_id", sort=True)[column].agg(["size", "sum"])
     sizes = grouped["size"].unique()
     if len(sizes) != 1:
         raise ValueError(f"problems have different sample counts {sorted(sizes.tolist())}: pass@k needs one n")
@@ -36,18 +46,19 @@ def problem_pass_at_k_frame(samples: pd.DataFrame, ks: Sequence[int]) -> pd.Data
     return pd.DataFrame({k: per_problem_pass_at_k(grouped["sum"].astype(int), n, k) for k in ks}, index=grouped.index)
 
 
-def _seed_frames(source: CellSource, ks: Sequence[int]) -> list[pd.DataFrame]:
+def seed_samples(source: CellSource, columns: Sequence[str]) -> list[pd.DataFrame]:
+    """The ``columns`` of each seed's samples.parquet; an error naming the file when it or a column is missing."""
     frames = []
     for path in source.samples_files():
         if not path.exists():
             raise FileNotFoundError(f"{path}: per-sample outputs behind {path.with_name('metrics.json')} are missing")
-        frames.append(problem_pass_at_k_frame(pd.read_parquet(path), ks))
+        frames.append(read_samples(path, ["problem_id", *columns]))
     return frames
 
 
-def _seed_values(source: CellSource, ks: Sequence[int]) -> tuple[np.ndarray, pd.Index]:
-    """seeds x problems x ks, every seed checked to be evaluated on the first seed's problems."""
-    frames = _seed_frames(source, ks)
+def _seed_values(source: CellSource, ks: Sequence[int], column: str = STRICT) -> tuple[np.ndarray, pd.Index]:
+    """seeds x problems x ks of pass@k by ``column``, every seed checked to be on the first seed's problems."""
+    frames = [problem_pass_at_k_frame(f, ks, column) for f in seed_samples(source, [column])]
     problems = frames[0].index
     for frame, path in zip(frames[1:], source.metrics_files[1:]):
         if not frame.index.equals(problems):
@@ -92,6 +103,21 @@ def _seed_verdicts(boot: CellBootstrap, diff: np.ndarray, labels: list[str], poo
     }
 
 
+def _put(row: dict, names: Sequence[str], interval) -> None:
+    """``name``, ``name_ci_low``, ``name_ci_high`` for every column of ``interval``."""
+    for j, name in enumerate(names):
+        row[name] = float(interval.mean[j])
+        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = float(interval.low[j]), float(interval.high[j])
+
+
+def _base_values(base: CellSource, ks: Sequence[int], problems: pd.Index, source: CellSource, column: str):
+    values, base_problems = _seed_values(base, ks, column)
+    if not base_problems.equals(problems):
+        raise ValueError(f"{source.metrics_files[0]}: evaluated on different problems than the base model")
+    # the base model has one evaluation (RL seeds do not touch it); several would be pooled per problem
+    return values.mean(axis=0)
+
+
 def summarize_cell(
     source: CellSource,
     ks: Sequence[int],
@@ -102,9 +128,17 @@ def summarize_cell(
     alpha: float,
     seed: int,
     verdict_cfg: dict | None = None,
+    split_ks: Sequence[int] = (),
 ) -> dict:
     """One table row: pass@k with two-stage (seeds, problems) bootstrap intervals and, with ``base``, the
-    paired gain. With ``verdict_cfg`` too, the pooled verdict and the per-seed columns (SEED_COLUMNS)."""
+    paired gain. With ``verdict_cfg`` too, the pooled verdict and the per-seed columns (SEED_COLUMNS).
+
+    For every k of ``split_ks`` (a subset of ``ks``) also lenient pass@k and, with ``base``, the split of
+    the gain: ``lenient_gain@k`` (beyond format) and ``format_part@k`` = gain@k - lenient_gain@k, each
+    with its paired two-stage interval (the bootstrap of the per-problem differences, so all three share
+    the resampling). The verdict stays on the strict gain."""
+    if not set(split_ks) <= set(ks):
+        raise ValueError(f"split_ks {list(split_ks)} must be among ks {list(ks)}")
     values, problems = _seed_values(source, ks)
     boot = CellBootstrap(len(problems), n_boot=n_boot, alpha=alpha, seed=seed)
     row: dict = {
@@ -115,21 +149,23 @@ def summarize_cell(
         "n_seeds": values.shape[0],
         "n_problems": len(problems),
     }
-    cell = boot.interval(values)
-    for j, k in enumerate(ks):
-        row[f"pass@{k}"] = float(cell.mean[j])
-        row[f"pass@{k}_ci_low"], row[f"pass@{k}_ci_high"] = float(cell.low[j]), float(cell.high[j])
+    _put(row, [f"pass@{k}" for k in ks], boot.interval(values))
+    split_ks = list(split_ks)
+    if split_ks:
+        lenient, lenient_problems = _seed_values(source, split_ks, LENIENT)
+        if not lenient_problems.equals(problems):  # the same files: only a corrupt file gets here
+            raise ValueError(f"{source.metrics_files[0]}: lenient and strict verdicts cover different problems")
+        _put(row, [f"lenient_pass@{k}" for k in split_ks], boot.interval(lenient))
     if base is not None:
-        base_values, base_problems = _seed_values(base, ks)
-        if not base_problems.equals(problems):
-            raise ValueError(f"{source.metrics_files[0]}: evaluated on different problems than the base model")
+        gained = values - _base_values(base, ks, problems, source, STRICT)  # per seed and problem, every k
         cols = [list(ks).index(k) for k in gain_ks]
-        # the base model has one evaluation (RL seeds do not touch it); several would be pooled per problem
-        diff = values[:, :, cols] - base_values[:, :, cols].mean(axis=0)
-        gain = boot.interval(diff)
-        for i, k in enumerate(gain_ks):
-            row[f"gain@{k}"] = float(gain.mean[i])
-            row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"] = float(gain.low[i]), float(gain.high[i])
+        diff = gained[:, :, cols]
+        _put(row, [f"gain@{k}" for k in gain_ks], boot.interval(diff))
+        if split_ks:
+            strict = gained[:, :, [list(ks).index(k) for k in split_ks]]
+            beyond = lenient - _base_values(base, split_ks, problems, source, LENIENT)
+            _put(row, [f"lenient_gain@{k}" for k in split_ks], boot.interval(beyond))
+            _put(row, [f"format_part@{k}" for k in split_ks], boot.interval(strict - beyond))
         if verdict_cfg is not None:
             k = verdict_cfg["k"]
             pooled = verdict(row[f"gain@{k}_ci_low"], row[f"gain@{k}_ci_high"], verdict_cfg["min_gain"])
@@ -149,11 +185,19 @@ def classify(row: dict, alignment: dict) -> tuple[str, str]:
 
 def build_table1(sources: Sequence[CellSource], ks: Sequence[int], alignment: dict, bootstrap: dict) -> pd.DataFrame:
     """The alignment table: base-model pass@k per model x task with intervals, the alignment class decided
-    with the interval and, for a strong cell, whether the base model leaves headroom."""
+    with the strict pass@k interval and, for a strong cell, whether the base model leaves headroom; then
+    the base model's traits: lenient pass@k, format rate, maj@n strict and lenient (with intervals), and
+    each solution style's share and accuracy (:mod:`alignrl.analysis.traits`)."""
+    from alignrl.analysis.traits import TRAIT_READ, trait_columns
+
     rows = []
     for source in sources:
         row = summarize_cell(source, ks, base=None, gain_ks=(), n_boot=bootstrap["n_boot"],
-                             alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+                             alpha=bootstrap["alpha"], seed=bootstrap["seed"], split_ks=ks)
+        files = row.pop("metrics_files")
+        row.update(trait_columns(source, seed_samples(source, TRAIT_READ), n_boot=bootstrap["n_boot"],
+                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"]))
+        row["metrics_files"] = files
         metrics = read_json(source.metrics_files[0])
         row["n_samples"] = metrics["n"]
         row["temperature"] = metrics["temperature"]
@@ -176,21 +220,27 @@ def build_claims_table(
 ) -> pd.DataFrame:
     """Rows = model x task x bench x claim, the base model first; gains are paired against the base.
     With `verdict_cfg`, each claim row gets a verdict from its gain interval and the per-seed columns named
-    in `seed_columns` (by default each seed's verdict and the agreement text)."""
+    in `seed_columns` (by default each seed's verdict and the agreement text).
+
+    Every row carries lenient pass@k at the split k (the verdict's k, else 1), and every claim row the split
+    of its gain there: `lenient_gain@k` (beyond format) and `format_part@k` (strict minus lenient gain), each
+    with its interval. Generic in the claims: any list of claim cells gets the same columns."""
     gain_ks = sorted({1, alignment["k"]} & set(ks))
     if verdict_cfg is not None and verdict_cfg["k"] not in gain_ks:
         gain_ks = sorted({*gain_ks, verdict_cfg["k"]})
+    split_ks = [k for k in [verdict_cfg["k"] if verdict_cfg is not None else 1] if k in ks]
     rows = []
     for key, base in base_sources.items():
         base_row = summarize_cell(base, ks, base=None, gain_ks=(), n_boot=bootstrap["n_boot"],
-                                  alpha=bootstrap["alpha"], seed=bootstrap["seed"])
+                                  alpha=bootstrap["alpha"], seed=bootstrap["seed"], split_ks=split_ks)
         base_row["alignment"], base_row["headroom"] = classify(base_row, alignment)
         rows.append(base_row)
         for source in claim_sources:
             if (source.model, source.task, source.bench) != key:
                 continue
             row = summarize_cell(source, ks, base=base, gain_ks=gain_ks, n_boot=bootstrap["n_boot"],
-                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"], verdict_cfg=verdict_cfg)
+                                 alpha=bootstrap["alpha"], seed=bootstrap["seed"], verdict_cfg=verdict_cfg,
+                                 split_ks=split_ks)
             for col in set(SEED_COLUMNS) - set(seed_columns):
                 row.pop(col, None)
             row["alignment"], row["headroom"] = base_row["alignment"], base_row["headroom"]

@@ -32,8 +32,10 @@ def build_verdicts(
 ):
     """``verdicts.csv``: one row per claim x model x task x bench with the base pass@k (the alignment) and
     the cell's headroom, the gain over the base with its paired two-stage bootstrap interval, the verdict
-    from that interval, each seed's verdict and every leave-one-seed-out verdict, whether the conclusion
-    rests on one seed, the paper's prediction for the cell and whether the measurement agrees with it."""
+    from that interval, the split of the gain (the lenient gain, beyond format, and the format part, strict
+    minus lenient, each with its interval; the verdict judges the strict gain, the paper's metric), each
+    seed's verdict and every leave-one-seed-out verdict, whether the conclusion rests on one seed, the
+    paper's prediction for the cell and whether the measurement agrees with it."""
     table = build_claims_table(base_sources, claim_sources, ks, alignment, bootstrap, verdict_cfg,
                                seed_columns=SEED_COLUMNS)
     base = table[table["claim"] == "base"].set_index(["model", "task", "bench"])
@@ -53,6 +55,8 @@ def build_verdicts(
             f"gain@{k}": row[f"gain@{k}"],
             f"gain@{k}_ci_low": row[f"gain@{k}_ci_low"],
             f"gain@{k}_ci_high": row[f"gain@{k}_ci_high"],
+            **{f"{part}@{k}{end}": row[f"{part}@{k}{end}"] for part in ("lenient_gain", "format_part")
+               for end in ("", "_ci_low", "_ci_high")},
             "n_seeds": row["n_seeds"],
             "verdict": row["verdict"],
             "seed_verdicts": row["seed_verdicts"],
@@ -93,6 +97,11 @@ def summary_markdown(df, verdict_cfg: dict, alignment: dict) -> str:
         f"{alignment['ceiling_pass_at_1']}. The paper predicts that standard RL holds everywhere and that the "
         "tricks hold only under strong alignment.",
         "",
+        f"Every gain is split. The verdict judges the strict gain (the paper's metric: the answer must stand in "
+        f"the requested format). The lenient gain is the gain in lenient pass@{k}, the answer read wherever it "
+        "stands: the part of the gain beyond format. The format part is the strict gain minus the lenient gain: "
+        "what the run gained by answering in the requested format alone. Each comes with its paired interval.",
+        "",
     ]
     if df.empty:
         return "\n".join(lines + ["No claim was evaluated."]) + "\n"
@@ -106,10 +115,10 @@ def summary_markdown(df, verdict_cfg: dict, alignment: dict) -> str:
     for claim, part in df.groupby("claim", sort=False):
         cells = []
         for _, r in part.iterrows():
-            gain = f"{r[f'gain@{k}']:+.3f} [{r[f'gain@{k}_ci_low']:+.3f}, {r[f'gain@{k}_ci_high']:+.3f}]"
             note = f" ({r['agreement']} with the paper)" if r["agreement"] in ("agrees", "disagrees") else ""
-            cells.append(f"{r['model']} x {r['task']} ({r['alignment']}): {r['verdict']} {gain}, "
-                         f"seeds {r['seed_agreement']}{note}")
+            cells.append(f"{r['model']} x {r['task']} ({r['alignment']}): {r['verdict']}, strict gain "
+                         f"{_gain(r, f'gain@{k}')}, lenient gain {_gain(r, f'lenient_gain@{k}')}, format part "
+                         f"{_gain(r, f'format_part@{k}')}, seeds {r['seed_agreement']}{note}")
         expectation = part["expectation"].iloc[0]
         lines.append(f"- **{claim}** (paper: {expectation.replace('_', ' ')}): " + "; ".join(cells) + ".")
     lines += ["", "## Conclusions that rest on a single seed", ""]
@@ -134,6 +143,10 @@ def summary_markdown(df, verdict_cfg: dict, alignment: dict) -> str:
                      + ", ".join(f"{r['claim']} {r['verdict']}" for _, r in part.iterrows()) + ".")
     lines += ["", f"Gains are in pass@{k} on the test split; numbers in `results/verdicts.csv`."]
     return "\n".join(lines) + "\n"
+
+
+def _gain(r, name: str) -> str:
+    return f"{r[name]:+.3f} [{r[name + '_ci_low']:+.3f}, {r[name + '_ci_high']:+.3f}]"
 
 
 def _cell(r) -> str:

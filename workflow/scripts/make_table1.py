@@ -1,4 +1,4 @@
-"""Table 1: base-model pass@k per model x task (model-task alignment)."""
+"""Table 1: base-model pass@k per model x task (model-task alignment) and the base models' traits."""
 from alignrl.workflow.jobserver import forward_to_job_server
 
 forward_to_job_server(globals())  # returns only where this job runs in its own process
