@@ -149,6 +149,11 @@ def robustness_metrics(wildcards):
     return planned("robustness")
 
 
+def regime_runs(wildcards):
+    """The run record of every claim-table run."""
+    return planned("regime")
+
+
 def sensitivity_metrics(wildcards):
     return planned("lr_sensitivity")
 
@@ -218,7 +223,7 @@ def all_targets():
     if config["sensitivity"]["lrs"] and config["sensitivity"]["claims"]:
         targets.append(table("lr_sensitivity"))
     if config["tables"]:
-        targets += [table("verdicts"), table("robustness")]
+        targets += [table("verdicts"), table("robustness"), table("regime")]
     targets.append(paths.CONFIG_USED)
     if config["dial"]["levels"] and config["dial"]["claims"]:
         targets += [table("dial"), figure("dial")]

@@ -126,6 +126,21 @@ rule robustness:
         "../workflow/scripts/make_robustness.py"
 
 
+# The regime every claim-table run trained in (clip fractions, KL, entropy, format, styles), from its run record.
+rule regime:
+    input:
+        regime_runs,
+    output:
+        csv=report(table("regime"), caption=caption("regime"), category="Verdicts"),
+        md=report(table("regime", "md"), caption=caption("regime"), category="Verdicts"),
+    log:
+        paths.log("report", "regime"),
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../workflow/scripts/make_regime.py"
+
+
 # No declared output on purpose: an audit must re-read the files every time it is asked, and Snakemake
 # skips a job whose output is newer than its inputs. It writes results/audit.txt and fails on a mismatch.
 rule audit:

@@ -160,6 +160,15 @@ def test_smoke_workflow_end_to_end(tmp_path):
     log = pd.read_csv(run_dir / "train_log.csv")
     assert list(log.step) == [1, 2, 3]
     assert (run_dir / "model/config.json").exists()
+    # the regime columns are measured every step; the clip split adds up
+    shares = log.style_careful + log.style_shortcut + log.style_none
+    assert ((shares - 1).abs() < 1e-6).all() and (log.lenient_accuracy >= log.accuracy).all()
+    assert ((log.clip_fraction_low + log.clip_fraction_high - log.clip_fraction).abs() < 1e-6).all()
+    # every claim-table run's regime, one row each (4 claims x 2 models x 2 tasks x 1 seed)
+    regime = pd.read_csv(tmp_path / "results/regime.csv")
+    assert len(regime) == 16 and sorted(set(regime.claim)) == ["ground_truth", "nsr", "one_shot_selected", "random"]
+    assert (regime.steps == 3).all() and regime.entropy_mean.notna().all()
+    assert "- `clip_fraction_low_max`: " in (tmp_path / "results/regime.md").read_text()
 
     # A second invocation has nothing to do.
     proc = run_snakemake(tmp_path, "-n")

@@ -5,7 +5,7 @@ The ``make_*`` scripts build a table with :func:`build` and write it with :func:
 the config implies, and compares every output file. A table is one :class:`TableSpec`:
 
 * ``inputs``: what the input paths are (``metrics``: metrics.json files; ``summaries``: contamination
-  summary.json files; ``tables``: claim-table CSVs);
+  summary.json files; ``runs``: run records, run_info.json; ``tables``: claim-table CSVs);
 * ``outputs``: output key -> path template under ``results/`` (``{name}`` is the table's name);
 * ``build(inputs, params, png)``: a :class:`Built` (a frame per CSV output, the markdown text of the ``md``
   output if any); ``png`` is where a figure built with the table goes (a temporary file in the audit).
@@ -27,8 +27,8 @@ from alignrl.core.paths import FIGURES, RESULTS, sources_from_metrics, split_bas
 from alignrl.core.runtime import read_json
 
 __all__ = [
-    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "TABLES", "TableSpec", "build", "output_paths", "run_job",
-    "spec", "write",
+    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "REGIME", "TABLES", "TableSpec", "build", "output_paths",
+    "run_job", "spec", "write",
 ]
 
 #: The large-k target's name (results/{LARGE_K}.csv, its crossings and figure): change it here only.
@@ -38,6 +38,8 @@ CLAIMS_TABLE = "claims_table"
 FIGURE1 = "figure1"
 #: The margins target's name (results/{MARGINS}.csv, _cells.csv and .md).
 MARGINS = "margins"
+#: The regime statistics of every claim-table run (results/{REGIME}.csv and .md).
+REGIME = "regime"
 
 
 @dataclass
@@ -165,6 +167,13 @@ def _contamination(inputs, params, png):
     return Built({"csv": df}, _markdown(df, "Contamination probe", preamble))
 
 
+def _regime(inputs, params, png):
+    from alignrl.analysis.regime import build_regime_table, regime_markdown
+
+    df = build_regime_table(inputs)
+    return Built({"csv": df}, regime_markdown(df))
+
+
 def _figure1(inputs, params, png):
     from alignrl.analysis.figure1 import figure1_data, plot_figure1
 
@@ -191,6 +200,7 @@ TABLES: dict[str, TableSpec] = {
         _large_k, figure="png", params=("evaluation",), float_format=None,
     ),
     "contamination": TableSpec("summaries", _table_outputs(), _contamination),
+    REGIME: TableSpec("runs", _table_outputs(), _regime),
     FIGURE1: TableSpec("tables", {"csv": f"{FIGURES}/figure1.csv", "png": f"{FIGURES}/figure1.png"},
                        _figure1, figure="png", params=("bars", "evaluation"), float_format=None),
 }

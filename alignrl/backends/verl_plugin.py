@@ -127,7 +127,9 @@ def _register() -> None:
             )
             return loss, {
                 "actor/pg_clipfrac": stats["clip_fraction"],
-                "actor/pg_clipfrac_lower": stats["dual_clip_fraction"],
+                "actor/pg_clipfrac_lower": stats["dual_clip_fraction"],  # verl's name for the dual clip
+                "actor/alignrl_clipfrac_low": stats["clip_low_fraction"],
+                "actor/alignrl_clipfrac_high": stats["clip_high_fraction"],
                 "actor/ppo_kl": stats["approx_kl"],
             }
 

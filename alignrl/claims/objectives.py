@@ -181,8 +181,11 @@ def policy_loss(
     denominator, so a trainer splitting one mini-batch into micro-batches keeps a true token mean.
 
     Returns ``(loss, stats)`` with ``clip_fraction`` (tokens where the clipped term was the active,
-    strictly larger one: zero gradient), ``dual_clip_fraction``, ``approx_kl`` (mean of
-    ``old_logp - logp``), ``ratio_mean``, ``ratio_max``, ``ratio_min`` over unmasked tokens.
+    strictly larger one: zero gradient), split into ``clip_low_fraction`` (clipped at ``1 - clip_low``:
+    ``A < 0`` and ratio below the band) and ``clip_high_fraction`` (clipped at ``1 + clip_high``: ``A > 0``
+    and ratio above it), which count disjoint tokens and sum to ``clip_fraction``; ``dual_clip_fraction``,
+    ``approx_kl`` (mean of ``old_logp - logp``), ``ratio_mean``, ``ratio_max``, ``ratio_min`` over
+    unmasked tokens.
     """
     if logp.shape != old_logp.shape or logp.shape != mask.shape:
         raise ValueError(f"shapes differ: {logp.shape}, {old_logp.shape}, {mask.shape}")
@@ -214,8 +217,13 @@ def policy_loss(
     with torch.no_grad():
         n = m.sum().clamp(min=1).float()
         rm = ratio[m]
+        # the clipped term wins only where the ratio left the band on the side the advantage pushes it:
+        # below 1 - clip_low with A < 0, above 1 + clip_high with A > 0 (A = 0 is never clipped)
+        clip_active = (pg2 > pg1) & m
         stats = {
-            "clip_fraction": float(((pg2 > pg1) & m).sum() / n),
+            "clip_fraction": float(clip_active.sum() / n),
+            "clip_low_fraction": float((clip_active & (adv < 0)).sum() / n),
+            "clip_high_fraction": float((clip_active & (adv > 0)).sum() / n),
             "dual_clip_fraction": float(dual_active.sum() / n),
             "approx_kl": float((old - logp.detach())[m].sum() / n),
             "ratio_mean": float(rm.mean()) if rm.numel() else 1.0,

@@ -45,9 +45,13 @@ One training step
 Metrics (``train_log.csv``, one row per step, flushed): ``reward_mean``, ``accuracy`` (TRUE correctness,
 ``fmt and verify``), ``format_rate``, ``response_length`` (tokens, eos included) and ``entropy`` (token
 mean of the full-distribution entropy at each sampled response token, recorded by the sampler, so no
-extra forward) are over EVERY response sampled in the step, before filtering. ``clip_fraction``,
+extra forward) are over EVERY response sampled in the step, before filtering, and so are the regime columns
+``style_careful``, ``style_shortcut``, ``style_none`` (shares of :func:`alignrl.claims.styles.solution_style`;
+``none``: no readable style) and ``lenient_accuracy`` (strictly correct, or correct as
+:func:`alignrl.claims.answer.extract_answer_lenient` reads the answer). ``clip_fraction`` with its split
+``clip_fraction_low`` + ``clip_fraction_high`` (tokens clipped at ``1 - clip_low`` / ``1 + clip_high``),
 ``dual_clip_fraction`` and ``approx_kl`` are token-weighted over all updates of the step; ``loss`` and
-``grad_norm`` (before clipping) are means over updates.
+``grad_norm`` (before clipping) are means over updates. None of these measurements feeds the update.
 ``val_accuracy`` is filled on validation steps only (``step % val_every == 0`` and the last step).
 
 The durable run around this loop (checkpoints, resuming, stale checks, the run record) is
@@ -70,8 +74,10 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
+from alignrl.claims.answer import extract_answer_lenient
 from alignrl.claims.objectives import ADVANTAGES, entropy_loss, policy_loss
 from alignrl.claims.rewards import REWARDS, RewardGroup, compute_rewards
+from alignrl.claims.styles import CAREFUL, SHORTCUT, solution_style
 from alignrl.native.decode import supports
 from alignrl.native.minibatch import Batch, make_batch, make_shared_batch, response_logits, token_logp
 from alignrl.native.sampling import sample
@@ -274,6 +280,8 @@ class Group:
     advantages: torch.Tensor
     entropy_sum: float = 0.0  # full-distribution entropy summed over every response token (the sampler's)
     tokens: int = 0
+    styles: list[str | None] = field(default_factory=list)  # solution style of each response (None: unreadable)
+    lenient: list[bool] = field(default_factory=list)  # correct as the lenient reader reads the answer
 
     @property
     def uniform(self) -> bool:
@@ -417,11 +425,12 @@ class Trainer:
             new: list[Group] = []
             for g, row in enumerate(rows):
                 comps = completions[g * n : (g + 1) * n]
+                group_texts = texts[g * n : (g + 1) * n]
                 _, gt, uid = self.train_parts[row]
                 result = compute_rewards(
                     cfg.reward,
                     RewardGroup(
-                        responses=texts[g * n : (g + 1) * n],
+                        responses=group_texts,
                         ground_truth=gt,
                         task=self.task,
                         seed=self.seed,
@@ -448,6 +457,10 @@ class Trainer:
                         advantages=adv.detach().float(),
                         entropy_sum=float(sum(sum(c.entropies) for c in comps)),
                         tokens=sum(len(c.token_ids) for c in comps),
+                        # logged only: strictly correct implies leniently correct, so those skip the verifier
+                        styles=[solution_style(t) for t in group_texts],
+                        lenient=[ok or bool(self.task.verify(extract_answer_lenient(t), gt))
+                                 for t, ok in zip(group_texts, result.correct)],
                     )
                 )
             groups.extend(new)
@@ -496,6 +509,8 @@ class Trainer:
                 out["grad_norm"].append(float(grad_norm))
                 out["tokens"].append(n_tok)
                 out["clip"].append(stats["clip_fraction"] * n_tok)
+                out["clip_low"].append(stats["clip_low_fraction"] * n_tok)
+                out["clip_high"].append(stats["clip_high_fraction"] * n_tok)
                 out["dual"].append(stats["dual_clip_fraction"] * n_tok)
                 out["kl"].append(stats["approx_kl"] * n_tok)
         self.model.eval()
@@ -523,15 +538,19 @@ class Trainer:
         return float(sum(correct) / len(correct))
 
 
-_UPDATE_KEYS = ("loss", "grad_norm", "tokens", "clip", "dual", "kl")
+_UPDATE_KEYS = ("loss", "grad_norm", "tokens", "clip", "dual", "kl", "clip_low", "clip_high")
 
 
 def log_row(step: int, res: StepResult, lr: float, val_acc: float | None, seconds: float) -> dict[str, Any]:
     groups, upd = res.groups, res.updates
     tokens = sum(upd["tokens"])
+    styles = [s for g in groups for s in g.styles]
 
     def weighted(key: str) -> float | None:
         return sum(upd[key]) / tokens if tokens else None
+
+    def style_share(style: str | None) -> float | None:
+        return _mean([float(s == style) for s in styles])
 
     return {
         "step": step,
@@ -552,4 +571,10 @@ def log_row(step: int, res: StepResult, lr: float, val_acc: float | None, second
         "seconds": seconds,
         "pseudo_label_accuracy": _mean([float(g.pseudo_ok) for g in groups]),
         "updates": len(upd["loss"]),
+        "clip_fraction_low": weighted("clip_low"),
+        "clip_fraction_high": weighted("clip_high"),
+        "style_careful": style_share(CAREFUL),
+        "style_shortcut": style_share(SHORTCUT),
+        "style_none": style_share(None),
+        "lenient_accuracy": _mean([float(c) for g in groups for c in g.lenient]),
     }

@@ -121,14 +121,19 @@ def _clean_stale(root: Path) -> None:
 
 
 def _reset_log(path: Path, up_to_step: int, columns: Sequence[str] = LOG_COLUMNS) -> None:
-    """Keep the header and rows of steps <= ``up_to_step`` (rows after a checkpoint are redone)."""
+    """Keep the header and rows of steps <= ``up_to_step`` (rows after a checkpoint are redone).
+
+    A log written before columns were appended (its header a prefix of ``columns``) keeps its rows, the new
+    cells left empty: a checkpoint of an older version still resumes with every step logged.
+    """
     rows: list[list[str]] = []
     if path.exists() and up_to_step > 0:
         with open(path, newline="") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            if header == list(columns):
-                rows = [r for r in reader if r and int(r[0]) <= up_to_step]
+            if header is not None and 0 < len(header) <= len(columns) and header == list(columns[:len(header)]):
+                pad = [""] * (len(columns) - len(header))
+                rows = [r + pad for r in reader if r and int(r[0]) <= up_to_step]
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)

@@ -14,8 +14,8 @@ it) and, for every table of the plan that was built:
   the ``.md`` rendering byte for byte;
 * recomputes each metrics file's summary (pass@k, its intervals, format rate, lengths) from its samples and
   checks the hash of the whole record (``record_sha256``: its provenance and settings);
-* checks each run record's hash, its required fields and, where the caller gives the expected training
-  settings, that they are the config's;
+* checks each run record's hash, its required fields, its ``regime`` summary (recomputed from its
+  ``train_log.csv``) and, where the caller gives the expected training settings, that they are the config's;
 * re-hashes every recorded file and directory (edited samples, a swapped checkpoint, a regenerated
   dataset or base model fail).
 
@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from alignrl.analysis import registry
+from alignrl.analysis.regime import summarize_log
 from alignrl.trace.provenance import sha256_file, sha256_tree
 from alignrl.trace.run_record import FILE_HASHES, REQUIRED_FIELDS, record_sha256
 
@@ -196,10 +197,23 @@ class _Auditor:
         self.add(not missing, info_path, "has every field of the run record", f"missing {missing}" if missing else "")
         for key, name in FILE_HASHES.items():
             self.recorded_hash(info_path, run_dir / name, info.get(key), name)
+        if "regime" in info:  # records written before regime statistics have none (the regime table refuses them)
+            self.regime(info_path, run_dir / FILE_HASHES["train_log_sha256"], info["regime"])
         self.run_matches_config(info_path, run_dir, info)
         for inp in self.provenance_inputs(info_path, info.get("provenance")):
             if inp.is_dir() and (inp / "pretrain_info.json").exists():
                 self.base_model(inp)
+
+    def regime(self, info_path: Path, log: Path, recorded: Any) -> None:
+        try:
+            again = _plain(summarize_log(log))
+        except (OSError, ValueError) as exc:
+            self.add(False, log, f"regime summary of {info_path} cannot be recomputed", f"{type(exc).__name__}: {exc}")
+            return
+        bad = [k for k in sorted(set(again) | set(recorded if isinstance(recorded, dict) else {}))
+               if not isinstance(recorded, dict) or not _same_value(recorded.get(k), again.get(k))]
+        self.add(not bad, info_path, f"regime summary recomputed from {log.name}",
+                 f"differs in {bad[:4]}" if bad else "")
 
     def run_matches_config(self, info_path: Path, run_dir: Path, info: Mapping[str, Any]) -> None:
         """results/runs/{claim}/{model}/{task}/seed{seed}: the record must be of that run, with the config's
@@ -260,7 +274,7 @@ class _Auditor:
         outputs = registry.output_paths(name)
         for f in inputs:
             {"metrics": lambda p: self.metrics(Path(p)), "summaries": lambda p: self.summary(Path(p)),
-             "tables": lambda p: None}[spec.inputs](f)
+             "runs": lambda p: self.run(Path(p).parent), "tables": lambda p: None}[spec.inputs](f)
         missing = [f for f in inputs if not Path(f).exists()]
         if missing:
             self.add(False, outputs["csv"], "cannot be rebuilt from the files the config names",

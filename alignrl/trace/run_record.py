@@ -7,8 +7,9 @@ A run directory ``results/runs/{claim}/{model}/{task}/seed{seed}/`` holds
   column leaves it empty);
 * ``prompt_log.csv``: one row per step x sampled prompt, columns :data:`PROMPT_LOG_COLUMNS`;
 * ``run_info.json``: the run's summary, always with :data:`REQUIRED_FIELDS`, the sha256 of the three files
-  above (:data:`FILE_HASHES`) and ``record_sha256``, the hash of every other field of the record, so an
-  edit of any recorded value (``config.lr``, ``steps_done``) is seen by the audit.
+  above (:data:`FILE_HASHES`), ``regime``, the run's regime statistics summarised from ``train_log.csv``
+  (:func:`alignrl.analysis.regime.summarize_log`), and ``record_sha256``, the hash of every other field of the
+  record, so an edit of any recorded value (``config.lr``, ``steps_done``) is seen by the audit.
 
 :func:`write_run_info` is the one writer of ``run_info.json`` for the native trainer
 (:mod:`alignrl.native.trainer`) and the verl backend (:mod:`alignrl.backends.verl`);
@@ -25,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from alignrl.analysis.regime import summarize_log
 from alignrl.core.runtime import write_json_atomic
 from alignrl.trace.provenance import sha256_file, sha256_tree
 
@@ -54,6 +56,15 @@ LOG_COLUMNS: tuple[str, ...] = (
     # truth (how good a TTRL pseudo-label would be), and optimizer updates made in the step.
     "pseudo_label_accuracy",
     "updates",
+    # The regime of the run (issue 16), appended so older logs are a prefix of this header: clip_fraction split
+    # into tokens clipped at the lower bound (A < 0) and at the upper bound (A > 0), the solution-style shares
+    # of the step's samples (none: no readable style) and their accuracy under the lenient answer reader.
+    "clip_fraction_low",
+    "clip_fraction_high",
+    "style_careful",
+    "style_shortcut",
+    "style_none",
+    "lenient_accuracy",
 )
 
 PROMPT_LOG_COLUMNS: tuple[str, ...] = ("step", "uid", "samples", "correct", "reward_mean")
@@ -71,7 +82,10 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 
 #: Our log column -> the verl metric that measures the same thing (verl 0.9's metric names). Columns
-#: with no verl counterpart (accuracy, format_rate, pseudo_label_accuracy, ...) stay empty in a verl run.
+#: with no verl counterpart (accuracy, format_rate, pseudo_label_accuracy, the style shares, ...) stay empty
+#: in a verl run. verl's own ``pg_clipfrac_lower`` is the DUAL-clip fraction (A < 0, loss capped at
+#: clip_ratio_c), not the lower bound of the band; the low/high split is logged by our policy loss
+#: (:mod:`alignrl.backends.verl_plugin`) under the ``actor/alignrl_*`` names.
 VERL_LOG_MAP: dict[str, str] = {
     "reward_mean": "critic/score/mean",
     "entropy": "actor/entropy",
@@ -85,6 +99,8 @@ VERL_LOG_MAP: dict[str, str] = {
     "val_accuracy": "val-core/acc/mean@1",
     "seconds": "timing_s/step",
     "generation_batches": "train/num_gen_batches",
+    "clip_fraction_low": "actor/alignrl_clipfrac_low",
+    "clip_fraction_high": "actor/alignrl_clipfrac_high",
 }
 
 
@@ -112,7 +128,7 @@ def _plain(obj: Any) -> Any:
 
 
 def write_run_info(run_dir: str | os.PathLike, info: Mapping[str, Any]) -> dict[str, Any]:
-    """Add the file hashes and ``record_sha256`` to ``info`` and write ``run_dir/run_info.json``.
+    """Add the file hashes, the ``regime`` summary and ``record_sha256`` to ``info``; write ``run_dir/run_info.json``.
 
     Refuses (ValueError naming the field) a record without a required field, and (FileNotFoundError) a run
     directory without one of the files the record vouches for.
@@ -124,6 +140,8 @@ def write_run_info(run_dir: str | os.PathLike, info: Mapping[str, Any]) -> dict[
         if not path.exists():
             raise FileNotFoundError(f"{path}: a run record vouches for it, but the run did not write it")
         out[key] = sha256_tree(path) if path.is_dir() else sha256_file(path)
+    # from the log the record vouches for, so it covers every step of a resumed run too
+    out["regime"] = summarize_log(run_dir / FILE_HASHES["train_log_sha256"])
     missing = [k for k in REQUIRED_FIELDS if k != "record_sha256" and k not in out]
     if missing:
         raise ValueError(f"run record for {run_dir} lacks field(s) {missing}")

@@ -24,7 +24,7 @@ from alignrl.workflow.config import (
     training_settings,
 )
 
-__all__ = ["large_k_evaluation", "report_plan", "robustness_tables", "run_expectations"]
+__all__ = ["large_k_evaluation", "report_plan", "robustness_tables", "run_expectations", "table_claims"]
 
 
 def _benchmarks(config: dict, task: str) -> list[str]:
@@ -42,6 +42,16 @@ def _claims(
         eval_metrics_path(c, m, t, s, b, root)
         for c in claims for m in models for t in tasks for s in claim_seeds(config, c) for b in _benchmarks(config, t)
     ]
+
+
+def _runs(config: dict, claims: list[str], models: list[str], tasks: list[str]) -> list[str]:
+    return [fill(paths.RUN_INFO, claim=c, model=m, task=t, seed=s)
+            for c in claims for m in models for t in tasks for s in claim_seeds(config, c)]
+
+
+def table_claims(config: dict) -> list[str]:
+    """Every claim of the claim tables once, in the order the tables (by name) list them."""
+    return list(dict.fromkeys(c for name in sorted(config["tables"]) for c in config["tables"][name]["claims"]))
 
 
 def large_k_evaluation(config: dict) -> dict:
@@ -76,6 +86,8 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
         plan["verdicts"] = (base + _claims(config, claims, models, tasks), {**common, "expectations": expectations})
         plan["robustness"] = (base + _claims(config, claims, models, tasks),
                               {**common, "tables": robustness_tables(config)})
+        # the regime each of those runs trained in, read from its run record
+        plan[registry.REGIME] = (_runs(config, table_claims(config), models, tasks), {})
     if config["figure1"]:
         wanted = set(config["figure1"].values()) - {BASE}
         tables = [fill(paths.TABLE, table=t) + ".csv" for t in sorted(config["tables"])
