@@ -179,6 +179,10 @@ def margins_metrics(wildcards):
     return planned("margins")
 
 
+def mechanisms_metrics(wildcards):
+    return planned("mechanisms")
+
+
 def large_k_metrics(wildcards):
     return planned("large_k")
 
@@ -228,4 +232,6 @@ def all_targets():
         targets.append(table("contamination"))
     if "margins" in PLAN:  # only where a table model is pretrained here
         targets.append(table("margins"))
+    if config["mechanisms"]["claims"]:
+        targets.append(table("mechanisms"))
     return targets

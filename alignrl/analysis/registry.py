@@ -28,7 +28,7 @@ from alignrl.core.paths import FIGURES, RESULTS, sources_from_metrics, split_bas
 from alignrl.core.runtime import read_json
 
 __all__ = [
-    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "TABLES", "TableSpec", "build", "output_paths", "run_job",
+    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "MECHANISMS", "TABLES", "TableSpec", "build", "output_paths", "run_job",
     "spec", "write",
 ]
 
@@ -39,6 +39,9 @@ CLAIMS_TABLE = "claims_table"
 FIGURE1 = "figure1"
 #: The margins target's name (results/{MARGINS}.csv, _cells.csv and .md).
 MARGINS = "margins"
+#: The mechanism controls (results/{MECHANISMS}.csv + .md): the claims tables' builder on the config's
+#: ``mechanisms:`` claims, so it has every column a claims table has.
+MECHANISMS = "mechanisms"
 
 
 @dataclass
@@ -180,6 +183,7 @@ _METRICS_PARAMS = ("evaluation", "alignment", "verdict")
 TABLES: dict[str, TableSpec] = {
     "table1": TableSpec("metrics", _table_outputs(), _table1, params=("evaluation", "alignment")),
     CLAIMS_TABLE: TableSpec("metrics", _table_outputs(), _claims_table, params=("name", "table", *_METRICS_PARAMS)),
+    MECHANISMS: TableSpec("metrics", _table_outputs(), _claims_table, params=("name", "table", *_METRICS_PARAMS)),
     "verdicts": TableSpec("metrics", _table_outputs(), _verdicts, params=(*_METRICS_PARAMS, "expectations")),
     "robustness": TableSpec("metrics", _table_outputs(), _robustness, params=(*_METRICS_PARAMS, "tables")),
     "lr_sensitivity": TableSpec("metrics", _table_outputs(), _sensitivity, params=(*_METRICS_PARAMS, "runs")),
@@ -216,7 +220,7 @@ def build(name: str, inputs: Sequence[str | os.PathLike], params: Mapping[str, A
 def run_job(name: str, smk: Any) -> Built:
     """A Snakemake report job: build table ``name`` from the job's inputs and params, write its outputs."""
     params = {k: getattr(smk.params, k) for k in spec(name).params if hasattr(smk.params, k)}
-    if spec(name) is TABLES[CLAIMS_TABLE]:
+    if spec(name).build is _claims_table:  # a claims table or the mechanisms: its name is its title's fallback
         params["name"] = name
     outputs = dict(smk.output.items())
     built = build(name, list(smk.input), params, png=outputs.get(spec(name).figure) if spec(name).figure else None)
