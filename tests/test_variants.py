@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from test_reporting import ALIGN, BOOT, KS, write_run
 
 from alignrl.analysis import registry
 from alignrl.backends.verl import check_claim
@@ -23,7 +24,6 @@ from alignrl.core.errors import ConfigError
 from alignrl.native.grpo import TrainConfig
 from alignrl.workflow.config import finalize_config, load_config, training_settings
 from alignrl.workflow.plan import report_plan
-from test_reporting import ALIGN, BOOT, KS, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 MATH = get_task("math")
@@ -202,10 +202,11 @@ def test_default_config_defines_each_variant_as_its_paper_does():
                 "format_no_tile"}
     assert not variants & tabled  # the tables keep the official code's definitions
     s = {c: training_settings(cfg, c) for c in variants | set(cfg["mechanisms"]["claims"])}
-    assert s["random_ungated"]["reward"] == "random_ungated" and s["incorrect_majority"]["reward"] == "incorrect_majority"
+    assert s["random_ungated"]["reward"] == "random_ungated"
+    assert s["incorrect_majority"]["reward"] == "incorrect_majority"
     wang = s["one_shot_wang"]
-    assert (wang["mini_batches_per_step"], wang["ppo_epochs"], wang["temperature"], wang["entropy_bonus"]) == (1, 1, 0.6,
-                                                                                                          0.001)
+    assert (wang["mini_batches_per_step"], wang["ppo_epochs"], wang["temperature"]) == (1, 1, 0.6)
+    assert wang["entropy_bonus"] == 0.001
     assert not wang["dynamic_sampling"] and wang["entropy_coef"] == 0 and wang["steps"] > cfg["training"]["steps"]
     assert cfg["claims"]["one_shot_wang"]["data"]["selection"] == "one_shot"
     ttrl = s["majority_vote_ttrl"]

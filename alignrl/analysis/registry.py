@@ -28,7 +28,8 @@ from alignrl.core.paths import FIGURES, RESULTS, sources_from_metrics, split_bas
 from alignrl.core.runtime import read_json
 
 __all__ = [
-    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "MECHANISMS", "TABLES", "TableSpec", "build", "output_paths", "run_job",
+    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "MECHANISMS", "TABLES", "TableSpec", "build",
+    "output_paths", "run_job",
     "spec", "write",
 ]
 

@@ -176,8 +176,9 @@ class TrainConfig:
         need(not (self.entropy_coef > 0 and self.entropy_bonus > 0), "entropy_bonus",
              "cannot be set together with entropy_coef (one minimises entropy, the other raises it)")
         need(isinstance(self.clipping, bool), "clipping", "must be true or false")
-        need(self.vote_samples is None or (isinstance(self.vote_samples, int) and not isinstance(self.vote_samples, bool)
-                                           and self.vote_samples >= self.samples_per_prompt),
+        votes = self.vote_samples
+        need(votes is None or (isinstance(votes, int) and not isinstance(votes, bool)
+                               and votes >= self.samples_per_prompt),
              "vote_samples", f"must be an integer >= samples_per_prompt ({self.samples_per_prompt}), or None")
         need(self.vote_samples is None or self.reward in VOTING, "vote_samples",
              f"only a voting reward reads the extra answers; reward {self.reward!r} is not one of {sorted(VOTING)}")

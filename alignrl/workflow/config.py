@@ -119,7 +119,8 @@ def _check_variants(config: dict) -> None:
         config_checks._no_duplicates(mech["seeds"], "mechanisms.seeds", "seed")
     for claim in mech["claims"]:
         if claim not in config["claims"]:
-            raise ConfigError(f"config key 'mechanisms.claims': unknown claim '{claim}'; known: {sorted(config['claims'])}")
+            raise ConfigError(f"config key 'mechanisms.claims': unknown claim '{claim}'; "
+                              f"known: {sorted(config['claims'])}")
     if "mechanisms" in config["tables"]:
         raise ConfigError("config key 'tables.mechanisms': the name is taken by the mechanisms table "
                           "(results/mechanisms.csv, the `mechanisms:` section); rename the table")
