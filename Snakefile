@@ -40,6 +40,7 @@ include: "rules/dial.smk"
 include: "rules/margins.smk"
 include: "rules/large_k.smk"
 include: "rules/contamination.smk"
+include: "rules/mechanisms.smk"
 
 
 # Local runs fork each Python job from one warm process (alignrl.workflow.jobserver): no interpreter start and

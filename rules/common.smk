@@ -184,6 +184,10 @@ def margins_metrics(wildcards):
     return planned("margins")
 
 
+def mechanisms_metrics(wildcards):
+    return planned("mechanisms")
+
+
 def large_k_metrics(wildcards):
     return planned("large_k")
 
@@ -233,4 +237,6 @@ def all_targets():
         targets.append(table("contamination"))
     if "margins" in PLAN:  # only where a table model is pretrained here
         targets.append(table("margins"))
+    if config["mechanisms"]["claims"]:
+        targets.append(table("mechanisms"))
     return targets

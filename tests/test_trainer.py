@@ -433,3 +433,90 @@ def test_ground_truth_reward_learns_the_fixed_answer(model_dir: Path, tmp_path: 
     first, last = sum(acc[:4]) / 4, sum(acc[-4:]) / 4
     assert first < 0.4, acc
     assert last > first + 0.3, acc
+
+
+# ----------------------------------------------------------------------------- source-paper variants
+
+
+def test_vote_samples_votes_on_all_answers_and_trains_on_the_first_subset(model_dir: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    voted: list[int] = []
+    seen: list[torch.Tensor] = []
+    real_loss = loop.policy_loss
+
+    def fake(name, group):  # the trained subset's rewards differ from the rest, so a wrong slice shows
+        n = len(group.responses)
+        voted.append(n)
+        rewards = [1.0, 0.0, 1.0, 0.0] + [5.0] * (n - 4)
+        return RewardResult(rewards=rewards, correct=[False] * n, pseudo_label=None, answers=[None] * n,
+                            well_formatted=[True] * n)
+
+    def spy_loss(logp, old_logp, advantages, mask, **kw):
+        seen.append(advantages.clone())
+        return real_loss(logp, old_logp, advantages, mask, **kw)
+
+    monkeypatch.setattr(loop, "compute_rewards", fake)
+    monkeypatch.setattr(loop, "policy_loss", spy_loss)
+    _run(model_dir, tmp_path, _cfg(steps=2, val_every=0, reward="majority_vote", vote_samples=8))
+    assert voted == [8] * (2 * 4)  # every group scored on all 8 voted answers
+    expected = loop.ADVANTAGES["grpo"](torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.zeros(4, dtype=torch.bool))
+    # 2 steps x 2 mini-batches of 2 groups x 4 trained samples, each group's advantages from its first 4
+    assert [a.numel() for a in seen] == [8] * 4
+    assert all(torch.allclose(a.view(-1, 4), expected.expand(2, 4)) for a in seen)
+    _, log = _read_log(tmp_path / "out" / "train_log.csv")
+    assert [float(r["reward_mean"]) for r in log] == [0.5, 0.5]  # step metrics are over the trained samples
+
+
+def test_nsr_without_group_filter_pushes_down_all_wrong_groups(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    seen: list[torch.Tensor] = []
+    real_loss = loop.policy_loss
+
+    def spy_loss(logp, old_logp, advantages, mask, **kw):
+        seen.append(advantages.clone())
+        return real_loss(logp, old_logp, advantages, mask, **kw)
+
+    monkeypatch.setattr(loop, "policy_loss", spy_loss)
+    rows = _rows(["u"] * N_ROWS)  # never the answer: every group is all wrong (uniform rewards 0)
+    cfg = _cfg(steps=2, val_every=0, advantage="reinforce_nsr", dynamic_sampling=False)
+    _run(model_dir, tmp_path / "zhu", cfg, rows=rows)
+    assert len(seen) == 4 and all(bool((a == -1.0).all()) and a.numel() == 8 for a in seen)
+    seen.clear()
+    _run(model_dir, tmp_path / "filtered", {**cfg, "dynamic_sampling": True}, rows=rows)
+    assert seen == []  # the group filter drops every all-wrong group: no update at all
+
+
+@pytest.mark.parametrize("key, sign", [("entropy_bonus", -1.0), ("entropy_coef", 1.0)])
+def test_entropy_bonus_raises_what_entropy_coef_lowers(model_dir: Path, tmp_path: Path, monkeypatch, key: str,
+                                                       sign: float) -> None:
+    # reward none: the policy loss is exactly 0, so the logged loss is the entropy term alone
+    monkeypatch.setattr(loop, "entropy_loss", lambda logits, mask, coef: coef * (logits.sum() * 0 + 2.0))
+    _run(model_dir, tmp_path, _cfg(steps=1, val_every=0, reward="none", dynamic_sampling=False, **{key: 0.25}))
+    _, log = _read_log(tmp_path / "out" / "train_log.csv")
+    assert float(log[0]["loss"]) == pytest.approx(sign * 0.5)
+
+
+def test_clipping_off_reaches_the_loss(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    flags: list[bool] = []
+    real_loss = loop.policy_loss
+
+    def spy_loss(logp, old_logp, advantages, mask, **kw):
+        flags.append(kw["clip"])
+        return real_loss(logp, old_logp, advantages, mask, **kw)
+
+    monkeypatch.setattr(loop, "compute_rewards", _fake_rewards([]))
+    monkeypatch.setattr(loop, "policy_loss", spy_loss)
+    _run(model_dir, tmp_path, _cfg(steps=1, val_every=0, clipping=False))
+    _, log = _read_log(tmp_path / "out" / "train_log.csv")
+    assert flags == [False, False] and float(log[0]["clip_fraction"]) == 0.0
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes_at_its_default() -> None:
+    from alignrl.native.trainer import StaleCheckpoint, _check_resumable
+
+    cfg = TrainConfig(**_cfg())
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("clipping", "vote_samples", "entropy_bonus")}
+    state = {"version": loop.STATE_VERSION, "base_model_sha256": "b", "seed": 0, "data_fingerprint": "f",
+             "config": old}
+    _check_resumable(state, cfg, 0, "f", "b", Path("ckpt"))
+    with pytest.raises(StaleCheckpoint, match="clipping"):
+        _check_resumable(state, TrainConfig(**_cfg(clipping=False)), 0, "f", "b", Path("ckpt"))

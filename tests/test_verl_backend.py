@@ -81,6 +81,15 @@ def test_token_level_entropy_minimisation_is_a_negative_verl_coefficient(paper):
     assert compose_config(ov).actor_rollout_ref.actor.entropy_coeff == pytest.approx(-0.5)
 
 
+def test_entropy_bonus_is_a_positive_verl_coefficient(paper):
+    # Wang et al.'s one-shot runs: verl's entropy_coeff 0.001 raises entropy, as our entropy_bonus does
+    settings = {**training_settings(paper, "ground_truth"), "entropy_bonus": 0.001}
+    ov = build_overrides(claim="one_shot_wang", settings=settings, verl_cfg=paper["verl"], model_dir="m",
+                         train_files=["t.parquet"], val_files=["v.parquet"], generator="math_verify", seed=0,
+                         checkpoint_dir="c", experiment="e")
+    assert "actor_rollout_ref.actor.entropy_coeff=0.001" in ov
+
+
 def test_verl_validation_failures_are_reported(paper):
     ov = overrides_for(paper, "ground_truth", "qwen2.5-7b", "math", 0)
     # both micro-batch spellings with fixed micro-batches: verl refuses (it skips the check with dynamic batches)

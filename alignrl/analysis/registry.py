@@ -27,8 +27,8 @@ from alignrl.core.paths import FIGURES, RESULTS, sources_from_metrics, split_bas
 from alignrl.core.runtime import read_json
 
 __all__ = [
-    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "REGIME", "TABLES", "TableSpec", "build", "output_paths",
-    "run_job", "spec", "write",
+    "Built", "CLAIMS_TABLE", "FIGURE1", "LARGE_K", "MARGINS", "MECHANISMS", "REGIME", "TABLES", "TableSpec",
+    "build", "output_paths", "run_job", "spec", "write",
 ]
 
 #: The large-k target's name (results/{LARGE_K}.csv, its crossings and figure): change it here only.
@@ -40,6 +40,9 @@ FIGURE1 = "figure1"
 MARGINS = "margins"
 #: The regime statistics of every claim-table run (results/{REGIME}.csv and .md).
 REGIME = "regime"
+#: The mechanism controls (results/{MECHANISMS}.csv + .md): the claims tables' builder on the config's
+#: ``mechanisms:`` claims, so it has every column a claims table has.
+MECHANISMS = "mechanisms"
 
 
 @dataclass
@@ -187,6 +190,7 @@ _METRICS_PARAMS = ("evaluation", "alignment", "verdict")
 TABLES: dict[str, TableSpec] = {
     "table1": TableSpec("metrics", _table_outputs(), _table1, params=("evaluation", "alignment")),
     CLAIMS_TABLE: TableSpec("metrics", _table_outputs(), _claims_table, params=("name", "table", *_METRICS_PARAMS)),
+    MECHANISMS: TableSpec("metrics", _table_outputs(), _claims_table, params=("name", "table", *_METRICS_PARAMS)),
     "verdicts": TableSpec("metrics", _table_outputs(), _verdicts, params=(*_METRICS_PARAMS, "expectations")),
     "robustness": TableSpec("metrics", _table_outputs(), _robustness, params=(*_METRICS_PARAMS, "tables")),
     "lr_sensitivity": TableSpec("metrics", _table_outputs(), _sensitivity, params=(*_METRICS_PARAMS, "runs")),
@@ -224,7 +228,7 @@ def build(name: str, inputs: Sequence[str | os.PathLike], params: Mapping[str, A
 def run_job(name: str, smk: Any) -> Built:
     """A Snakemake report job: build table ``name`` from the job's inputs and params, write its outputs."""
     params = {k: getattr(smk.params, k) for k in spec(name).params if hasattr(smk.params, k)}
-    if spec(name) is TABLES[CLAIMS_TABLE]:
+    if spec(name).build is _claims_table:  # a claims table or the mechanisms: its name is its title's fallback
         params["name"] = name
     outputs = dict(smk.output.items())
     built = build(name, list(smk.input), params, png=outputs.get(spec(name).figure) if spec(name).figure else None)

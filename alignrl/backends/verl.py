@@ -66,6 +66,12 @@ def check_claim(name: str, settings: Mapping[str, Any]) -> None:
                 f"config key 'claims.{name}.advantage_kwargs.{key}': verl's AlgoConfig accepts no extra keys, so the "
                 f"verl backend runs '{advantage}' with its defaults {defaults}; use those or backend.training: native"
             )
+    if settings.get("clipping") is False or settings.get("vote_samples") is not None:
+        key = "clipping" if settings.get("clipping") is False else "vote_samples"
+        raise ConfigError(
+            f"config key 'claims.{name}.training.{key}': the verl backend has no such setting (clipping off / "
+            "TTRL's separate vote count); use backend.training: native"
+        )
     if settings.get("fill_batch") == "none" and settings.get("dynamic_sampling"):
         raise ConfigError(
             f"config key 'claims.{name}.training.fill_batch': verl's dynamic sampling always fills the batch; "
@@ -142,7 +148,8 @@ def build_overrides(
         ("actor_rollout_ref.actor.use_kl_loss", False),
         ("actor_rollout_ref.actor.kl_loss_coef", 0.0),
         # verl ADDS entropy_coeff x entropy to the objective (maximises it): minimising is a negative coefficient
-        ("actor_rollout_ref.actor.entropy_coeff", -float(settings["entropy_coef"])),
+        ("actor_rollout_ref.actor.entropy_coeff",
+         float(settings.get("entropy_bonus", 0.0)) - float(settings["entropy_coef"])),
         ("actor_rollout_ref.actor.ppo_mini_batch_size", prompts // mini_batches),
         ("actor_rollout_ref.actor.ppo_epochs", int(settings["ppo_epochs"])),
         ("actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu", micro),

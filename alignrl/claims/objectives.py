@@ -165,6 +165,7 @@ def policy_loss(
     clip_high: float = 0.28,
     dual_clip: float | None = 10.0,
     token_count: float | None = None,
+    clip: bool = True,
 ) -> tuple[Tensor, dict[str, float]]:
     """DAPO-style clipped surrogate, token-mean over every unmasked token of the mini-batch.
 
@@ -179,6 +180,12 @@ def policy_loss(
     Masked tokens contribute nothing and get exactly zero gradient (their log-ratio is replaced by 0
     before ``exp``, so even ``-inf`` log-probs there are harmless). ``token_count`` overrides the
     denominator, so a trainer splitting one mini-batch into micro-batches keeps a true token mean.
+
+    ``clip=False`` turns clipping off (the clip-bias control of Shao et al., arXiv 2506.10947): the loss
+    is ``-A * ratio`` on every token, with neither the ratio clip nor the dual clip, so a token with a
+    ratio far outside ``[1 - clip_low, 1 + clip_high]`` still gets gradient (up to the numerical guard
+    ``|log ratio| <= 20``); ``clip_low``, ``clip_high`` and ``dual_clip`` are then ignored and both clip
+    fractions are 0.
 
     Returns ``(loss, stats)`` with ``clip_fraction`` (tokens where the clipped term was the active,
     strictly larger one: zero gradient), split into ``clip_low_fraction`` (clipped at ``1 - clip_low``:
@@ -201,10 +208,11 @@ def policy_loss(
 
     pg1 = -adv * ratio
     pg2 = -adv * ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
-    clipped = torch.maximum(pg1, pg2)
+    clip_active = (pg2 > pg1) & m if clip else torch.zeros_like(m)
+    clipped = torch.maximum(pg1, pg2) if clip else pg1
     per_token = clipped
     dual_active = torch.zeros_like(m)
-    if dual_clip is not None:
+    if clip and dual_clip is not None:
         if dual_clip <= 1.0:
             raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
         pg3 = -adv * dual_clip
@@ -219,7 +227,6 @@ def policy_loss(
         rm = ratio[m]
         # the clipped term wins only where the ratio left the band on the side the advantage pushes it:
         # below 1 - clip_low with A < 0, above 1 + clip_high with A > 0 (A = 0 is never clipped)
-        clip_active = (pg2 > pg1) & m
         stats = {
             "clip_fraction": float(clip_active.sum() / n),
             "clip_low_fraction": float((clip_active & (adv < 0)).sum() / n),

@@ -15,7 +15,7 @@ Format gating
 one ``<answer>\\boxed{..}</answer>``). A reward is *format gated* when it is ``fmt * something``:
 a badly formatted response gets exactly 0 however good its answer is. The gated rewards are
 registered with ``format_gated=True`` (:data:`FORMAT_GATED` lists them); ``entropy`` (a pure likelihood
-signal) and ``none`` (no reward) are the ungated ones.
+signal), ``random_ungated`` (Shao et al.'s coin) and ``none`` (no reward) are the ungated ones.
 
 ``acc`` is ``task.verify(extract_answer(text), ground_truth)`` (strict extraction; ``None`` is
 wrong).
@@ -39,6 +39,7 @@ __all__ = [
     "RewardFn",
     "RewardGroup",
     "RewardResult",
+    "VOTING",
     "compute_rewards",
     "correctness",
     "majority_label",
@@ -93,6 +94,8 @@ REWARDS: dict[str, RewardFn] = {}
 #: name -> whether the reward is ``fmt * x`` (a badly formatted response always gets 0); set where the
 #: reward is registered, so a new reward cannot be left out of it.
 REWARD_FORMAT_GATED: dict[str, bool] = {}
+#: Rewards that read a vote over the whole group (TTRL's ``vote_samples`` may exceed the trained group).
+VOTING: set[str] = set()
 
 
 class _FormatGated(Set):
@@ -119,10 +122,11 @@ class _FormatGated(Set):
 FORMAT_GATED: Set[str] = _FormatGated()
 
 
-def register_reward(name: str, *, format_gated: bool) -> Callable[[RewardFn], RewardFn]:
+def register_reward(name: str, *, format_gated: bool, votes: bool = False) -> Callable[[RewardFn], RewardFn]:
     """Register ``fn`` under ``name`` in :data:`REWARDS` (a claim is then a config entry).
 
     ``format_gated`` says whether ``fn`` is ``fmt * x``; it has no default, so every reward declares it.
+    ``votes``: ``fn`` reads a majority vote over the group (listed in :data:`VOTING`).
     """
     if not isinstance(format_gated, bool):
         raise TypeError(f"reward {name!r}: format_gated must be True or False, got {format_gated!r}")
@@ -132,6 +136,8 @@ def register_reward(name: str, *, format_gated: bool) -> Callable[[RewardFn], Re
             raise ValueError(f"reward {name!r} is already registered")
         REWARDS[name] = fn
         REWARD_FORMAT_GATED[name] = format_gated
+        if votes:
+            VOTING.add(name)
         return fn
 
     return deco
@@ -259,6 +265,15 @@ def random_reward(group: RewardGroup) -> list[float]:
     ]
 
 
+@register_reward("random_ungated", format_gated=False)
+def random_ungated_reward(group: RewardGroup) -> list[float]:
+    """Spurious reward as Shao et al. (arXiv 2506.10947) define it: Bernoulli(0.5), whatever the format.
+
+    The same coin as ``random`` (:func:`random_draw`), so the two claims differ only by the format gate.
+    """
+    return [float(random_draw(group.seed, group.group_id, i)) for i in range(len(group.responses))]
+
+
 @register_reward("incorrect", format_gated=True)
 def incorrect_reward(group: RewardGroup) -> list[float]:
     """Spurious reward: ``fmt * (1 - acc)``, pays ONLY well-formatted WRONG answers.
@@ -274,7 +289,7 @@ def format_reward(group: RewardGroup) -> list[float]:
     return _fmt(group)
 
 
-@register_reward("majority_vote", format_gated=True)
+@register_reward("majority_vote", format_gated=True, votes=True)
 def majority_vote_reward(group: RewardGroup) -> list[float]:
     """Test-time RL: ``fmt * [normalize(answer) == pseudo_label]``; never reads the ground truth.
 
@@ -286,6 +301,27 @@ def majority_vote_reward(group: RewardGroup) -> list[float]:
     answers = [extract_answer(t, answer_format_of(group.task)) for t in group.responses]
     label = majority_label(answers)
     if label is None:
+        return [0.0] * len(answers)
+    return [
+        f * float(a is not None and normalize_answer(a) == label)
+        for f, a in zip(_fmt(group), answers)
+    ]
+
+
+@register_reward("incorrect_majority", format_gated=True, votes=True)
+def incorrect_majority_reward(group: RewardGroup) -> list[float]:
+    """Shao et al.'s "incorrect" reward with an online label: pay answers equal to a WRONG majority label.
+
+    The label is the group's :func:`majority_label` (strict extraction). When it is wrong, a response is
+    paid as ``majority_vote`` pays it (``fmt * [answer == label]``), i.e. ground truth graded against the
+    wrong label; when it is right the whole group gets 0, so a correct answer is never paid. Shao et al.
+    fixed one wrong label per prompt from the base model's majority vote before training; this label is
+    re-voted by the current policy each time the prompt is drawn (docs/claims.md states the deviation).
+    """
+    mode = answer_format_of(group.task)
+    answers = [extract_answer(t, mode) for t in group.responses]
+    label = majority_label(answers)
+    if label is None or group.task.verify(label, group.ground_truth):
         return [0.0] * len(answers)
     return [
         f * float(a is not None and normalize_answer(a) == label)

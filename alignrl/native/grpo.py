@@ -10,7 +10,10 @@ One training step
 2. Sample ``samples_per_prompt`` responses per prompt with the current policy
    (:func:`alignrl.native.sampling.sample`, seeded ``torch.Generator``), decode them, score each prompt's group
    with :func:`alignrl.claims.rewards.compute_rewards` (the sampler's per-token log-probs are passed as
-   ``mean_logprobs`` for the entropy reward) and compute advantages per group by name.
+   ``mean_logprobs`` for the entropy reward) and compute advantages per group by name. With
+   ``vote_samples`` (TTRL, a voting reward only) each prompt gets ``vote_samples`` responses, the reward
+   votes on all of them, and the group trained on (advantages, update, step metrics) is the first
+   ``samples_per_prompt``.
 3. Dynamic sampling (DAPO): drop groups whose rewards are all equal and draw a fresh batch of prompts,
    up to ``max_generation_batches`` batches. Kept groups beyond ``prompts_per_step`` are discarded.
    ``fill_batch``:
@@ -36,7 +39,9 @@ One training step
    :func:`alignrl.native.decode.shared_prefix_logits`), take response-token log-probs (logits divided by
    the rollout temperature as in verl; the paper's temperature is 1), DAPO ``policy_loss`` (token mean over
    the mini-batch, clip-higher, dual clip) plus ``entropy_coef * entropy_loss`` when set (the
-   token-level entropy-MINIMISATION variant), backward, clip the grad norm, AdamW step (weight decay on
+   token-level entropy-MINIMISATION variant) or minus ``entropy_bonus * entropy_loss`` (a bonus that
+   raises entropy, as verl's ``entropy_coeff``); ``clipping: false`` drops the ratio and dual clips;
+   backward, clip the grad norm, AdamW step (weight decay on
    every parameter, as verl's FSDP optimizer does). No KL term and no reference model. The learning
    rate warms up linearly per training step (``lr * step / warmup_steps`` for steps
    ``1..warmup_steps``, so the first step already learns, unlike verl's ``step 0 -> lr 0``) and is
@@ -76,7 +81,7 @@ from transformers import AutoModelForCausalLM
 
 from alignrl.claims.answer import extract_answer_lenient
 from alignrl.claims.objectives import ADVANTAGES, entropy_loss, policy_loss
-from alignrl.claims.rewards import REWARDS, RewardGroup, compute_rewards
+from alignrl.claims.rewards import REWARDS, VOTING, RewardGroup, compute_rewards
 from alignrl.claims.styles import CAREFUL, SHORTCUT, solution_style
 from alignrl.native.decode import supports
 from alignrl.native.minibatch import Batch, make_batch, make_shared_batch, response_logits, token_logp
@@ -106,6 +111,7 @@ class TrainConfig:
     clip_low: float = 0.2
     clip_high: float = 0.28
     dual_clip: float | None = 10.0  # None disables the dual clip
+    clipping: bool = True  # False: no ratio clip and no dual clip (the loss is -A * ratio)
     temperature: float = 1.0
     top_p: float = 1.0
     max_new_tokens: int = 64
@@ -113,6 +119,8 @@ class TrainConfig:
     advantage: str = "grpo"
     advantage_kwargs: dict[str, Any] = field(default_factory=dict)
     entropy_coef: float = 0.0
+    entropy_bonus: float = 0.0  # subtracts bonus x token-mean entropy: RAISES entropy (verl's entropy_coeff)
+    vote_samples: int | None = None  # TTRL: answers voted on per prompt; None = samples_per_prompt
     dynamic_sampling: bool = True
     max_generation_batches: int = 2
     fill_batch: str = "tile"
@@ -170,6 +178,16 @@ class TrainConfig:
         need(self.val_temperature >= 0, "val_temperature", "must be >= 0")
         need(0 < self.val_top_p <= 1, "val_top_p", "must be in (0, 1]")
         need(self.entropy_coef >= 0, "entropy_coef", "must be >= 0 (it is an entropy-minimisation weight)")
+        need(self.entropy_bonus >= 0, "entropy_bonus", "must be >= 0 (it is an entropy-maximisation weight)")
+        need(not (self.entropy_coef > 0 and self.entropy_bonus > 0), "entropy_bonus",
+             "cannot be set together with entropy_coef (one minimises entropy, the other raises it)")
+        need(isinstance(self.clipping, bool), "clipping", "must be true or false")
+        votes = self.vote_samples
+        need(votes is None or (isinstance(votes, int) and not isinstance(votes, bool)
+                               and votes >= self.samples_per_prompt),
+             "vote_samples", f"must be an integer >= samples_per_prompt ({self.samples_per_prompt}), or None")
+        need(self.vote_samples is None or self.reward in VOTING, "vote_samples",
+             f"only a voting reward reads the extra answers; reward {self.reward!r} is not one of {sorted(VOTING)}")
         need(self.fill_batch in ("tile", "none"), "fill_batch", "must be 'tile' or 'none'")
         need(isinstance(self.dynamic_sampling, bool), "dynamic_sampling", "must be true or false")
         need(self.reward in REWARDS, "reward", f"unknown reward; known: {sorted(REWARDS)}")
@@ -410,6 +428,7 @@ class Trainer:
     def _rollout(self, step: int) -> tuple[list[Group], list[Group], int]:
         """Sample and score generation batches until enough groups are kept (dynamic sampling)."""
         cfg, n = self.cfg, self.cfg.samples_per_prompt
+        votes = cfg.vote_samples or n  # TTRL: vote on `votes` answers, train on the first n of them
         groups: list[Group] = []
         kept: list[Group] = []
         n_batches = 0
@@ -417,15 +436,15 @@ class Trainer:
             n_batches += 1
             rows = self.order.take(cfg.prompts_per_step)
             completions = sample(
-                self.model, [self.train_prompts[i] for i in rows], n=n, max_new_tokens=cfg.max_new_tokens,
+                self.model, [self.train_prompts[i] for i in rows], n=votes, max_new_tokens=cfg.max_new_tokens,
                 temperature=cfg.temperature, top_p=cfg.top_p, eos_id=self.eos_id, pad_id=self.pad_id,
                 generator=self.generator, batch_size=cfg.generation_batch_size, with_entropy=True,
             )
             texts = self.tokenizer.batch_decode([c.token_ids for c in completions], skip_special_tokens=True)
             new: list[Group] = []
             for g, row in enumerate(rows):
-                comps = completions[g * n : (g + 1) * n]
-                group_texts = texts[g * n : (g + 1) * n]
+                comps = completions[g * votes : (g + 1) * votes]
+                group_texts = texts[g * votes : (g + 1) * votes]
                 _, gt, uid = self.train_parts[row]
                 result = compute_rewards(
                     cfg.reward,
@@ -440,9 +459,12 @@ class Trainer:
                         group_id=((step * cfg.max_generation_batches) + n_batches - 1) * cfg.prompts_per_step + g,
                     ),
                 )
+                # samples are i.i.d., so the first n are a uniformly random subset of the voted ones
+                pseudo_ok = result.pseudo_label is not None and bool(self.task.verify(result.pseudo_label, gt))
+                comps, rewards, correct = comps[:n], result.rewards[:n], result.correct[:n]
                 adv = ADVANTAGES[cfg.advantage](
-                    torch.tensor(result.rewards, dtype=torch.float32),
-                    torch.tensor(result.correct, dtype=torch.bool),
+                    torch.tensor(rewards, dtype=torch.float32),
+                    torch.tensor(correct, dtype=torch.bool),
                     **cfg.advantage_kwargs,
                 )
                 new.append(
@@ -450,17 +472,17 @@ class Trainer:
                         uid=uid,
                         prompt=self.train_prompts[row],
                         responses=[c.token_ids for c in comps],
-                        rewards=list(result.rewards),
-                        correct=list(result.correct),
-                        formatted=list(result.well_formatted),
-                        pseudo_ok=result.pseudo_label is not None and bool(self.task.verify(result.pseudo_label, gt)),
+                        rewards=list(rewards),
+                        correct=list(correct),
+                        formatted=list(result.well_formatted[:n]),
+                        pseudo_ok=pseudo_ok,
                         advantages=adv.detach().float(),
                         entropy_sum=float(sum(sum(c.entropies) for c in comps)),
                         tokens=sum(len(c.token_ids) for c in comps),
                         # logged only: strictly correct implies leniently correct, so those skip the verifier
-                        styles=[solution_style(t) for t in group_texts],
+                        styles=[solution_style(t) for t in group_texts[:n]],
                         lenient=[ok or bool(self.task.verify(extract_answer_lenient(t), gt))
-                                 for t, ok in zip(group_texts, result.correct)],
+                                 for t, ok in zip(group_texts[:n], correct)],
                     )
                 )
             groups.extend(new)
@@ -496,10 +518,12 @@ class Trainer:
                     mb.old_logp = logp.detach()
                 loss, stats = policy_loss(
                     logp, mb.old_logp, mb.advantages, mb.mask,
-                    clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
+                    clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip, clip=cfg.clipping,
                 )
                 if cfg.entropy_coef > 0:
                     loss = loss + entropy_loss(logits, mb.mask, coef=cfg.entropy_coef)
+                if cfg.entropy_bonus > 0:  # the same term with the other sign: raises entropy
+                    loss = loss - entropy_loss(logits, mb.mask, coef=cfg.entropy_bonus)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

@@ -313,7 +313,10 @@ def _check_resumable(state: Mapping[str, Any], cfg: TrainConfig, seed: int, fing
     if state["data_fingerprint"] != fingerprint:
         raise StaleCheckpoint(f"{where}: written for different training rows")
     old, new = dict(state["config"]), cfg.to_dict()
-    changed = sorted(k for k in set(old) | set(new) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+    # a setting added after the checkpoint was written is unchanged if it is at its default
+    defaults = TrainConfig().to_dict()
+    changed = sorted(k for k in set(old) | set(new)
+                     if k not in _RESUMABLE_CHANGES and old.get(k, defaults.get(k)) != new.get(k))
     if changed:
         raise StaleCheckpoint(f"{where}: settings changed since the checkpoint: {changed}; use a new checkpoint_dir")
 

@@ -55,6 +55,12 @@ def validate_against_schema(config: dict, schema: dict | None = None) -> None:
         raise ConfigError(f"config key '{where}': {err.message}")
 
 
+#: Trainer settings added after runs had been recorded, with their defaults: a claim's settings hold one only
+#: where it differs from its default, so the settings (Snakemake params, the audited run record) of every
+#: claim that leaves them alone are unchanged and its runs stay current.
+LATER_SETTINGS = {"clipping": True, "vote_samples": None, "entropy_bonus": 0.0}
+
+
 def training_settings(config: dict, claim: str) -> dict:
     """The trainer settings of one claim: the shared block, then the claim's own overrides."""
     claim_cfg = config["claims"][claim]
@@ -64,6 +70,10 @@ def training_settings(config: dict, claim: str) -> dict:
     settings["advantage"] = claim_cfg["advantage"]
     settings["advantage_kwargs"] = dict(claim_cfg.get("advantage_kwargs", {}))
     settings["entropy_coef"] = float(claim_cfg.get("entropy_coef", 0.0))
+    settings["entropy_bonus"] = float(claim_cfg.get("entropy_bonus", 0.0))
+    for key, default in LATER_SETTINGS.items():
+        if key in settings and settings[key] == default:
+            del settings[key]
     return settings
 
 
@@ -71,6 +81,49 @@ def claim_seeds(config: dict, claim: str) -> list[int]:
     """The RL seeds of one claim: its own ``seeds`` key, else the top-level ``seeds``."""
     own = config["claims"][claim].get("seeds")
     return [int(s) for s in (own if own is not None else config["seeds"])]
+
+
+def mechanism_seeds(config: dict, claim: str) -> list[int]:
+    """The RL seeds of one claim's runs in results/mechanisms.csv: ``mechanisms.seeds``, else the claim's."""
+    own = config["mechanisms"].get("seeds")
+    return [int(s) for s in own] if own is not None else claim_seeds(config, claim)
+
+
+def _setting_key(config: dict, claim: str, key: str) -> str:
+    """Where a claim's trainer setting comes from: its own ``training`` overrides, else the shared block."""
+    return f"claims.{claim}.training.{key}" if key in config["claims"][claim].get("training", {}) else f"training.{key}"
+
+
+def _check_variants(config: dict) -> None:
+    """The source papers' variants (docs/claims.md): vote counts, entropy bonus, the mechanisms block."""
+    from alignrl.claims import rewards
+
+    for name, claim in config["claims"].items():
+        settings = training_settings(config, name)
+        votes = settings.get("vote_samples")
+        if votes is not None:
+            key = _setting_key(config, name, "vote_samples")
+            if claim["reward"] not in rewards.VOTING:
+                raise ConfigError(f"config key '{key}': only a voting reward reads the extra answers; claim '{name}' "
+                                  f"has reward '{claim['reward']}' (voting: {sorted(rewards.VOTING)})")
+            if votes < settings["samples_per_prompt"]:
+                raise ConfigError(f"config key '{key}': {votes} answers voted on is fewer than the "
+                                  f"{settings['samples_per_prompt']} trained on (samples_per_prompt); TTRL trains on a "
+                                  "subset of the voted answers")
+        if claim.get("entropy_bonus", 0) > 0 and claim["entropy_coef"] > 0:
+            raise ConfigError(f"config key 'claims.{name}.entropy_bonus': set together with entropy_coef; one "
+                              "raises entropy, the other minimises it, so set only one")
+    mech = config["mechanisms"]
+    config_checks._no_duplicates(mech["claims"], "mechanisms.claims", "claim")
+    if mech["seeds"] is not None:
+        config_checks._no_duplicates(mech["seeds"], "mechanisms.seeds", "seed")
+    for claim in mech["claims"]:
+        if claim not in config["claims"]:
+            raise ConfigError(f"config key 'mechanisms.claims': unknown claim '{claim}'; "
+                              f"known: {sorted(config['claims'])}")
+    if "mechanisms" in config["tables"]:
+        raise ConfigError("config key 'tables.mechanisms': the name is taken by the mechanisms table "
+                          "(results/mechanisms.csv, the `mechanisms:` section); rename the table")
 
 
 def check_cross_references(config: dict) -> None:
@@ -488,6 +541,7 @@ def finalize_config(config: dict) -> dict:
     _fill_defaults(config, schema)
     config_checks.check_values(config)
     check_cross_references(config)
+    _check_variants(config)
     _check_beyond(config)
     _add_sensitivity_claims(config)
     return config

@@ -19,6 +19,7 @@ from alignrl.workflow.config import (
     dial_levels,
     dial_replicas,
     margin_replicas,
+    mechanism_seeds,
     replica_seeds,
     sensitivity_runs,
     training_settings,
@@ -88,6 +89,12 @@ def report_plan(config: dict) -> dict[str, tuple[list[str], dict[str, Any]]]:
                               {**common, "tables": robustness_tables(config)})
         # the regime each of those runs trained in, read from its run record
         plan[registry.REGIME] = (_runs(config, table_claims(config), models, tasks), {})
+    mech = config["mechanisms"]
+    if mech["claims"]:
+        runs = [eval_metrics_path(c, m, t, s, b) for c in mech["claims"] for m in models for t in tasks
+                for s in mechanism_seeds(config, c) for b in _benchmarks(config, t)]
+        table = {"title": mech["title"], "claims": list(mech["claims"])}
+        plan[registry.MECHANISMS] = (base + runs, {**common, "table": table, "name": registry.MECHANISMS})
     if config["figure1"]:
         wanted = set(config["figure1"].values()) - {BASE}
         tables = [fill(paths.TABLE, table=t) + ".csv" for t in sorted(config["tables"])
