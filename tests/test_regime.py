@@ -14,7 +14,8 @@ import yaml
 from alignrl.analysis import registry
 from alignrl.analysis.regime import COLUMN_DOCS, FIRST_LAST, MEAN_MAX, WINDOW, build_regime_table, summarize_log
 from alignrl.claims.objectives import policy_loss
-from alignrl.native.grpo import Group, StepResult, log_row
+from alignrl.native.grpo import Group, StepResult
+from alignrl.native.step_log import log_row
 from alignrl.native.trainer import _reset_log
 from alignrl.trace.audit import audit_run, run
 from alignrl.trace.run_record import LOG_COLUMNS, PROMPT_LOG_COLUMNS, record_sha256, verl_train_log, write_run_info

@@ -35,7 +35,8 @@ import torch
 from tqdm import tqdm
 
 from alignrl.claims.tasks import get_task
-from alignrl.native.grpo import STATE_VERSION, Group, TrainConfig, Trainer, log_row, row_parts
+from alignrl.native.grpo import STATE_VERSION, Group, TrainConfig, Trainer, row_parts
+from alignrl.native.step_log import log_row
 from alignrl.trace.provenance import provenance, sha256_tree
 from alignrl.trace.run_record import LOG_COLUMNS, PROMPT_LOG_COLUMNS, format_cell, write_run_info
 
