@@ -39,10 +39,14 @@ def test_settings_are_the_pipelines_with_dynamic_sampling_off(settings: dict) ->
 
 
 def test_mini_batches_map_to_trl_batches_and_optimizer_steps(settings: dict) -> None:
+    # 2 updates per rollout batch (the cross-check's measured setting; the default is now 8): the numbers below
+    settings = {**settings, "mini_batches_per_step": 2}
     m = xc.trl_settings(settings)
     g = m["grpo_config"]
-    p, n, mb = settings["prompts_per_step"], settings["samples_per_prompt"], settings["mini_batches_per_step"]
-    assert (p, n, mb) == (8, 16, 2)  # the embedded default's; the numbers below are for it
+    p, n = settings["prompts_per_step"], settings["samples_per_prompt"]
+    assert (p, n) == (8, 16)  # the embedded default's
+    eight = xc.trl_settings({**settings, "mini_batches_per_step": 8})["grpo_config"]
+    assert eight["per_device_train_batch_size"] == 16 and eight["steps_per_generation"] == 8
     assert g["num_generations"] == 16
     assert g["per_device_train_batch_size"] == 64  # 8 x 16 / 2 completions per optimizer step
     assert g["steps_per_generation"] == 2 and g["gradient_accumulation_steps"] == 1
@@ -192,7 +196,8 @@ def test_grpo_config_built_from_the_mapping(settings: dict, tmp_path: Path) -> N
     m = xc.trl_settings(settings)
     args = trl.GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", **m["grpo_config"])
     assert args.generation_batch_size == settings["prompts_per_step"] * settings["samples_per_prompt"]
-    assert (args.steps_per_generation, args.num_generations, args.max_steps) == (2, 16, settings["steps"] * 2)
+    mb = settings["mini_batches_per_step"]  # updates per rollout batch: TRL's steps per generation
+    assert (args.steps_per_generation, args.num_generations, args.max_steps) == (mb, 16, settings["steps"] * mb)
     assert (args.epsilon, args.epsilon_high, args.delta, args.beta, args.loss_type) == (0.2, 0.28, 10.0, 0.0, "dapo")
     assert args.scale_rewards == "group" and args.shuffle_dataset is False and args.gradient_checkpointing is False
     assert torch.get_num_threads() == 1
