@@ -34,7 +34,8 @@ def main() -> None:
     p.add_argument("--e2e-json", type=Path, nargs="+",
                    help="use these earlier benchmarks.e2e clone results instead (oldest first; the last is current)")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--skip", default="", help="comma list of parts to skip: sampling,rl,grading,numerics,jobs,scaling")
+    p.add_argument("--skip", default="",
+                   help="comma list of parts to skip: sampling,rl,grading,numerics,peak,jobs,scaling")
     p.add_argument("--reuse", action="store_true", help="keep parts already in benchmarks/out/results.json")
     p.add_argument("--redo", default="", help="with --reuse: comma list of parts to measure again")
     p.add_argument("--render-only", action="store_true", help="rewrite the docs from benchmarks/out/results.json")
@@ -81,12 +82,13 @@ def main() -> None:
         results[name]["commit"] = results["machine"].get("commit")
         raw_path.write_text(json.dumps(results, indent=2))
 
-    from benchmarks import e2e, grading, jobs, numerics, rl, sampling, scaling
+    from benchmarks import e2e, grading, jobs, numerics, peak, rl, sampling, scaling
 
     part("sampling", lambda: sampling.measure(rounds=a.rounds))
     part("rl", lambda: rl.measure(rounds=max(2, a.rounds - 1), before_rev=a.before))
     part("grading", lambda: grading.measure(rounds=a.rounds))
     part("numerics", lambda: numerics.measure(rounds=a.rounds))
+    part("peak", lambda: peak.measure(rounds=a.rounds))
     if a.tree is not None:
         part("jobs", lambda: jobs.measure(a.tree, a.before, rounds=2))
         speed = _speedups(results)
@@ -266,6 +268,10 @@ def render(r: dict) -> str:
         from benchmarks import numerics
 
         L += numerics.markdown(r["numerics"])
+    if r.get("peak"):
+        from benchmarks import peak
+
+        L += peak.markdown(r["peak"])
     if r.get("trl_crosscheck"):
         from benchmarks import trl_crosscheck
 

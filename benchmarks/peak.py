@@ -1,0 +1,228 @@
+"""The machine's peak and the fraction of it each job type reaches (issue 18, goal 3).
+
+    python -m benchmarks.peak [--rounds 3]
+
+Peak: fp32 matrix products (``torch.mm``) on one thread under the pinned numeric mode (``numerics: pinned``,
+the mode every pipeline job runs), square sizes 256-2048; the best size's median over rounds is the peak.
+The same is measured at the shapes of the jobs' own linear layers (model A: hidden 128, MLP 384), which
+shows how much of the gap is the shape alone.
+
+Jobs: one unit of each job type, at the embedded default's settings and model size, on the benchmark model
+of ``benchmarks.common`` (near its random initialisation; end-of-sequence is disabled, so every completion
+has exactly ``max_new_tokens`` tokens and the work is fixed):
+
+- ``pretrain``: one optimizer step, batch 32 x 128 tokens (forward, backward, AdamW);
+- ``rl_step``: one GRPO step of the config's ``training:`` (8 prompts x 16 samples, 8 updates per rollout
+  batch), every group kept (a label-free reward, no dynamic sampling): the most work a step can do
+  with one generation batch;
+- ``evaluate``: one sampling batch of evaluation (16 problems x 16 samples = 256 rows x 64 tokens);
+- ``large_k``: one batch of the large-k job (1 problem x 256 samples x 64 tokens).
+
+FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` on an identical, separately seeded run of
+the same unit: the matrix products (``mm``, ``addmm``, ``bmm``), forward and backward. It does not count
+the fused CPU attention kernel that the Hugging Face forward uses in pretraining (about 8% more FLOPs at
+128 tokens, see ``docs/benchmarks.md``), nor elementwise work, so a job's fraction of peak is a lower bound.
+CPU seconds (``time.process_time``) of the unit are medians over rounds, each child a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from benchmarks import common
+
+SQUARE = (256, 512, 1024, 2048)
+# (m, k, n) of model A's linear layers: q/k/v/o and MLP at the row counts of pretraining (32 x 128 tokens),
+# an RL update (one group: ~40 + 16 x 64 tokens) and a decode step (256 rows)
+JOB_SHAPES = {
+    "pretrain: 4096 x 128 -> 384": (4096, 128, 384),
+    "RL update: 1064 x 128 -> 384": (1064, 128, 384),
+    "decode step: 256 x 128 -> 384": (256, 128, 384),
+    "decode step: 256 x 128 -> 128": (256, 128, 128),
+}
+JOBS = ("pretrain", "rl_step", "evaluate", "large_k")
+
+
+def _gemm_child(reps_seconds: float) -> None:
+    common.set_threads(1)
+    import torch
+
+    from alignrl.core.numerics import check_pinned
+
+    check_pinned()
+    out = {}
+    shapes = {f"square {n}": (n, n, n) for n in SQUARE} | JOB_SHAPES
+    for name, (m, k, n) in shapes.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        c = torch.empty(m, n)
+        for _ in range(3):
+            torch.mm(a, b, out=c)
+        reps, start = 0, time.process_time()
+        while time.process_time() - start < reps_seconds:
+            torch.mm(a, b, out=c)
+            reps += 1
+        cpu = time.process_time() - start
+        out[name] = {"shape": [m, k, n], "gflops": 2 * m * k * n * reps / cpu / 1e9}
+    common.emit({"gemm": out, "capability": torch.backends.cpu.get_cpu_capability()})
+
+
+def _unit(job: str):
+    """A fresh, seeded closure that runs one unit of ``job`` (built outside the timed region)."""
+    import torch
+
+    from alignrl.native.sampling import sample
+    from alignrl.native.tokenizer import load_tokenizer
+
+    path = common.model_dir()
+    if job == "pretrain":
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+        gen = torch.Generator().manual_seed(0)
+        batch = torch.randint(0, model.config.vocab_size, (32, 128), generator=gen)
+
+        def run() -> None:
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return run
+    if job == "rl_step":
+        import yaml
+
+        from alignrl.claims.rows import problems_to_rows
+        from alignrl.claims.tasks import get_task, make_splits
+        from alignrl.native.grpo import TrainConfig, Trainer, row_parts
+
+        with open(common.ROOT / "config.yaml") as fh:
+            training = dict(yaml.safe_load(fh)["training"])
+        task = get_task("math")
+        rows = problems_to_rows(make_splits(task, {"train": 64}, seed=5)["train"], "math", task.ability, "train",
+                                "{question}")
+        parts = [row_parts(r, i, "math", "train") for i, r in enumerate(rows)]
+        keep = {k: training[k] for k in ("prompts_per_step", "samples_per_prompt", "mini_batches_per_step",
+                                         "ppo_epochs", "lr", "clip_low", "clip_high", "max_new_tokens")}
+        cfg = TrainConfig(**keep, steps=100, warmup_steps=0, dynamic_sampling=False, reward="entropy",
+                          val_every=0)
+        trainer = Trainer(path, task, parts, [], cfg, seed=0)
+        trainer.seed_fresh()
+        trainer.eos_id = None  # fixed-length completions: fixed work per step
+        counter = iter(range(1, 10 ** 6))
+        return lambda: trainer.step(next(counter), lambda _m: None)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    tok = load_tokenizer(path)
+    prompts, n = (16, 16) if job == "evaluate" else (1, 256)
+    ids = common.prompt_ids(tok, common.prompt_texts(prompts))
+    seeds = iter(range(10 ** 6))
+    return lambda: sample(model, ids, n=n, max_new_tokens=64, temperature=1.0, top_p=1.0, eos_id=None,
+                          pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(next(seeds)),
+                          batch_size=prompts * n)
+
+
+def _job_child(job: str, reps: int) -> None:
+    common.set_threads(1)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from alignrl.core.numerics import check_pinned
+
+    check_pinned()
+    # two identically seeded instances: one counts the FLOPs of units 2..reps+1, the other times the same units
+    counted = _unit(job)
+    counted()
+    with FlopCounterMode(display=False) as fc:
+        for _ in range(reps):
+            counted()
+    flops = fc.get_total_flops() / reps
+    by_op = {str(k): int(v) for k, v in fc.get_flop_counts().get("Global", {}).items()}
+    timed = _unit(job)
+    timed()
+    cpu = []
+    for _ in range(reps):
+        start = time.process_time()
+        timed()
+        cpu.append(time.process_time() - start)
+    common.emit({"job": job, "flops": flops, "flops_by_op": by_op, "cpu_seconds": cpu})
+
+
+def measure(rounds: int = 3, log=print) -> dict:
+    """The peak, the job-shaped products and each job type's fraction of the peak, children alternating."""
+    from alignrl.core.numerics import cpu_info, pin_environment
+
+    common.model_dir()  # built once, outside the measured children
+    sides = {"gemm": ("benchmarks.peak", ["--gemm", "--seconds", "0.5"])}
+    sides |= {job: ("benchmarks.peak", ["--job", job, "--reps", "2"]) for job in JOBS}
+    saved = dict(os.environ)
+    try:
+        pin_environment("pinned", os.environ)  # the children inherit it; a conflicting variable is refused
+        res = common.alternate(sides, rounds, log=log)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    gemm = {name: common.median([r["gemm"][name]["gflops"] for r in res["gemm"]])
+            for name in res["gemm"][0]["gemm"]}
+    peak_name = max((n for n in gemm if n.startswith("square")), key=gemm.get)
+    peak = gemm[peak_name]
+    jobs = {}
+    for job in JOBS:
+        flops = res[job][0]["flops"]
+        assert all(r["flops"] == flops for r in res[job]), f"{job}: the counted FLOPs differ between rounds"
+        cpu = common.median([c for r in res[job] for c in r["cpu_seconds"]])
+        jobs[job] = {"gflop_per_unit": flops / 1e9, "cpu_seconds_per_unit": cpu, "gflops": flops / cpu / 1e9,
+                     "fraction_of_peak": flops / cpu / 1e9 / peak, "flops_by_op": res[job][0]["flops_by_op"]}
+    return {"cpu": cpu_info(), "capability": res["gemm"][0]["capability"], "rounds": rounds, "gemm_gflops": gemm,
+            "peak_gflops": peak, "peak_at": peak_name, "jobs": jobs}
+
+
+def markdown(data: dict) -> list[str]:
+    """The section of docs/benchmarks.md."""
+    cpu = data["cpu"]
+    lines = ["## Peak and fraction of peak", "",
+             "`python -m benchmarks.peak` (issue 18): fp32 `torch.mm` on one thread under the pinned numeric mode "
+             f"(ATen {data['capability']}), median of {data['rounds']} rounds, on {cpu['model_name']} "
+             f"({cpu['vendor']}, family {cpu['family']} model {cpu['model']}). Peak: **{data['peak_gflops']:.1f} "
+             f"GFLOP/s** ({data['peak_at']}).", "",
+             "| matrix product | GFLOP/s | fraction of peak |", "|---|---|---|"]
+    for name, g in data["gemm_gflops"].items():
+        lines.append(f"| {name} | {g:.1f} | {g / data['peak_gflops']:.2f} |")
+    lines += ["", "One unit of each job type at the default's settings (module docstring); FLOPs of the matrix "
+              "products counted by `FlopCounterMode`, so the fraction is a lower bound.", "",
+              "| job | unit | GFLOP per unit | CPU s per unit | GFLOP/s | fraction of peak |",
+              "|---|---|---|---|---|---|"]
+    units = {"pretrain": "one optimizer step, 32 x 128 tokens", "rl_step": "one GRPO step, 8 x 16 samples, 8 updates",
+             "evaluate": "one batch, 256 rows x 64 tokens", "large_k": "one batch, 1 x 256 rows x 64 tokens"}
+    for job, j in data["jobs"].items():
+        lines.append(f"| {job} | {units[job]} | {j['gflop_per_unit']:.2f} | {j['cpu_seconds_per_unit']:.3f} | "
+                     f"{j['gflops']:.1f} | {j['fraction_of_peak']:.2f} |")
+    return lines + [""]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--gemm", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, default=0.5, help=argparse.SUPPRESS)
+    p.add_argument("--reps", type=int, default=2, help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args()
+    if a.child and a.gemm:
+        _gemm_child(a.seconds)
+    elif a.child:
+        _job_child(a.job, a.reps)
+    else:
+        data = measure(a.rounds, log=lambda m: print(m, file=sys.stderr))
+        out = common.OUT / "peak.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=2) + "\n")
+        print("\n".join(markdown(data)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""benchmarks.peak: the FLOPs it counts are the matrix products of the job, and the table reads them right."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from benchmarks import peak  # noqa: E402
+
+
+def test_pretraining_step_counts_six_flops_per_weight_per_token():
+    """Forward 2, backward 4 FLOPs per weight per token (embedding lookup excluded, tied head included)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.set_num_threads(1)
+    run = peak._unit("pretrain")
+    with FlopCounterMode(display=False) as fc:
+        run()
+    from transformers import AutoConfig
+
+    from benchmarks import common
+
+    cfg = AutoConfig.from_pretrained(common.model_dir())
+    h, i, layers, vocab = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.vocab_size
+    kv = h // cfg.num_attention_heads * cfg.num_key_value_heads
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * i  # q, o; k, v; gate, up, down
+    weights = layers * per_layer + h * vocab  # the tied output head is a matrix product, the lookup is not
+    tokens = 32 * 128
+    assert fc.get_total_flops() == pytest.approx(6 * weights * tokens, rel=0.01)
+
+
+def test_markdown_names_the_peak_and_each_job_fraction():
+    data = {"cpu": {"model_name": "X", "vendor": "V", "family": "1", "model": "2"}, "capability": "AVX2",
+            "rounds": 1, "gemm_gflops": {"square 256": 100.0, "decode step: 256 x 128 -> 384": 50.0},
+            "peak_gflops": 100.0, "peak_at": "square 256",
+            "jobs": {j: {"gflop_per_unit": 10.0, "cpu_seconds_per_unit": 0.5, "gflops": 20.0, "fraction_of_peak": 0.2}
+                     for j in peak.JOBS}}
+    text = "\n".join(peak.markdown(data))
+    assert "**100.0 GFLOP/s** (square 256)" in text
+    assert "| decode step: 256 x 128 -> 384 | 50.0 | 0.50 |" in text
+    assert text.count("| 0.20 |") == len(peak.JOBS)
