@@ -1,6 +1,6 @@
 """The machine's peak and the fraction of it each job type reaches (issue 18, goal 3).
 
-    python -m benchmarks.peak [--rounds 3]
+    python -m benchmarks.peak [--rounds 3] [--write]   # --write: docs/benchmarks_peak.md
 
 Peak: fp32 matrix products (``torch.mm``) on one thread under the pinned numeric mode (``numerics: pinned``,
 the mode every pipeline job runs), square sizes 256-2048; the best size's median over rounds is the peak.
@@ -45,6 +45,7 @@ JOB_SHAPES = {
     "decode step: 256 x 128 -> 128": (256, 128, 128),
 }
 JOBS = ("pretrain", "rl_step", "evaluate", "large_k")
+DOC = common.ROOT / "docs" / "benchmarks_peak.md"
 
 
 def _gemm_child(reps_seconds: float) -> None:
@@ -148,7 +149,30 @@ def _job_child(job: str, reps: int) -> None:
         start = time.process_time()
         timed()
         cpu.append(time.process_time() - start)
-    common.emit({"job": job, "flops": flops, "flops_by_op": by_op, "cpu_seconds": cpu})
+    common.emit({"job": job, "flops": flops, "flops_by_op": by_op, "cpu_seconds": cpu, "time_shares": _profile(job)})
+
+
+#: Operator categories of the profile: where a unit's time goes besides the dense products.
+CATEGORIES = {"dense products (mm, addmm)": ("aten::mm", "aten::addmm"),
+              "attention products (bmm, fused attention)": ("aten::bmm", "aten::_scaled_dot_product", "aten::_flash")}
+
+
+def _profile(job: str) -> dict[str, float]:
+    """Shares of self CPU time per operator category in one unit (a third, identically seeded instance).
+
+    The profiler's own cost falls on every call, so ops called often (elementwise) read somewhat high."""
+    from torch.profiler import ProfilerActivity, profile
+
+    unit = _unit(job)
+    unit()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        unit()
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    shares = {name: sum(e.self_cpu_time_total for e in events if e.key.startswith(prefixes)) / total
+              for name, prefixes in CATEGORIES.items()}
+    shares["everything else (elementwise, copies, softmax, norms)"] = 1.0 - sum(shares.values())
+    return shares
 
 
 def measure(rounds: int = 3, log=print) -> dict:
@@ -174,8 +198,11 @@ def measure(rounds: int = 3, log=print) -> dict:
         flops = res[job][0]["flops"]
         assert all(r["flops"] == flops for r in res[job]), f"{job}: the counted FLOPs differ between rounds"
         cpu = common.median([c for r in res[job] for c in r["cpu_seconds"]])
+        shares = {name: common.median([r["time_shares"][name] for r in res[job]])
+                  for name in res[job][0]["time_shares"]}
         jobs[job] = {"gflop_per_unit": flops / 1e9, "cpu_seconds_per_unit": cpu, "gflops": flops / cpu / 1e9,
-                     "fraction_of_peak": flops / cpu / 1e9 / peak, "flops_by_op": res[job][0]["flops_by_op"]}
+                     "fraction_of_peak": flops / cpu / 1e9 / peak, "flops_by_op": res[job][0]["flops_by_op"],
+                     "time_shares": shares}
     return {"cpu": cpu_info(), "capability": res["gemm"][0]["capability"], "rounds": rounds, "gemm_gflops": gemm,
             "peak_gflops": peak, "peak_at": peak_name, "jobs": jobs}
 
@@ -200,6 +227,12 @@ def markdown(data: dict) -> list[str]:
     for job, j in data["jobs"].items():
         lines.append(f"| {job} | {units[job]} | {j['gflop_per_unit']:.2f} | {j['cpu_seconds_per_unit']:.3f} | "
                      f"{j['gflops']:.1f} | {j['fraction_of_peak']:.2f} |")
+    names = list(next(iter(data["jobs"].values())).get("time_shares", {}))
+    if names:
+        lines += ["", "Where each unit's time goes (`torch.profiler`, self CPU time of aten operators, shares):", "",
+                  "| job | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for job, j in data["jobs"].items():
+            lines.append(f"| {job} | " + " | ".join(f"{j['time_shares'][n]:.2f}" for n in names) + " |")
     return lines + [""]
 
 
@@ -211,17 +244,31 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=0.5, help=argparse.SUPPRESS)
     p.add_argument("--reps", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--write", action="store_true", help="also write docs/benchmarks_peak.md")
     a = p.parse_args()
     if a.child and a.gemm:
         _gemm_child(a.seconds)
     elif a.child:
         _job_child(a.job, a.reps)
     else:
+        machine = common.machine_info()
         data = measure(a.rounds, log=lambda m: print(m, file=sys.stderr))
+        data["machine"] = machine
         out = common.OUT / "peak.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=2) + "\n")
-        print("\n".join(markdown(data)))
+        text = "\n".join(markdown(data))
+        if a.write:
+            DOC.write_text("\n".join([
+                "# Peak and fraction of peak", "",
+                "Generated by `python -m benchmarks.peak --write`; do not edit by hand (raw numbers: "
+                "`benchmarks/out/peak.json`). `python -m benchmarks.run` runs the same measurement as its part "
+                "`peak` and puts it in `docs/benchmarks.md`.", "",
+                f"Commit `{machine.get('commit')}`, torch {machine['torch']}; load average at start "
+                f"{machine['load_average_at_start']:.1f} (CPU seconds are the measured process's own, so other load "
+                "moves them less than wall time).", "",
+                *text.splitlines()[2:]]) + "\n")
+        print(text)
 
 
 if __name__ == "__main__":
