@@ -1,7 +1,9 @@
 """``logic``: KOR-Bench style rule following, two sub-types drawn 50/50.
 
-* Operation: a newly defined operator with small random coefficients, applied to two inputs.
-  The solution evaluates the definition one arithmetic step per line.
+* Operation: a newly defined operator with small random coefficients, applied to two inputs, 1-9, or
+  10-19 in a fifth of them: the hard tail (two-digit products and squares). Without it a strongly
+  aligned model solved every logic problem at pass@16, on every pretraining seed (docs/organisms.md,
+  rounds 3-7). The solution evaluates the definition one arithmetic step per line.
 * Cipher: shift each letter of a short random word (2-4 letters) forward by k = 1..3 (wrapping around
   the alphabet). The 4-letter words are the hard end, so that a strongly aligned model has problems left
   to gain on (with at most 3 letters, model B solved almost every one; shifts of 4 as well collapsed its
@@ -25,6 +27,7 @@ _ALPHABET = string.ascii_lowercase
 _ASK = ["Compute {a} {s} {b} .", "What is {a} {s} {b} ?", "Find {a} {s} {b} ."]
 _MIN_LETTERS, _MAX_LETTERS = 2, 4  # one solution line per letter
 _MAX_SHIFT = 3
+_LARGE_INPUTS = 0.2  # share of Operation problems with inputs 10-19
 
 
 def shift_letter(letter: str, k: int) -> str:
@@ -100,7 +103,8 @@ class LogicTask(Task):
     ability = "logic"
 
     def _operation(self, rng: random.Random) -> Problem:
-        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        low, high = (10, 19) if rng.random() < _LARGE_INPUTS else (1, 9)
+        a, b = rng.randint(low, high), rng.randint(low, high)
         symbol = rng.choice(_SYMBOLS)
         rule, lines, value = rng.choice(_FORMS)(rng, a, b)
         question = f"Define a {symbol} b = {rule} . " + rng.choice(_ASK).format(
