@@ -87,9 +87,16 @@ def test_response_round_trip_and_text_shape(name):
 
 
 def test_math_solutions_are_correct():
-    for p in _problems("math"):
+    hard = 0
+    problems = _problems("math")
+    for p in problems:
         lines = p.solution.split("\n")
         assert 2 <= len(lines) <= 4
+        start = int(re.search(r"\d+", p.question)[0])
+        assert int(lines[0].split()[0]) == start
+        in_tail = start >= 100  # the hard tail: three-digit numbers
+        assert 100 <= start <= 500 if in_tail else 1 <= start <= 50
+        hard += in_tail
         value = None
         for line in lines:
             m = _ARITH.fullmatch(line)
@@ -99,11 +106,11 @@ def test_math_solutions_are_correct():
             if m[2] == "x":
                 assert m[3] in {"2", "3"}
             else:
-                assert 1 <= int(m[3]) <= 99
+                assert 1 <= int(m[3]) <= (300 if in_tail else 30)
             value = _check_arith(line)
+            assert 0 <= value < (1000 if in_tail else 100)
         assert str(value) == p.answer
-        start = int(re.search(r"\d+", p.question)[0])
-        assert 1 <= start <= 99 and int(lines[0].split()[0]) == start
+    assert 0.05 < hard / len(problems) < 0.15, "about a tenth of the problems are the hard tail"
 
 
 def test_logic_solutions_are_correct_and_mixed():

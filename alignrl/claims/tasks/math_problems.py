@@ -2,7 +2,10 @@
 
 A person starts with 1..50 objects, then 2-4 operations follow (add, subtract, double,
 triple; added or removed amounts 1..30). Every intermediate result stays in [0, 100): two-digit
-arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget.
+arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget. A tenth of the
+problems are a hard tail in three digits (start 100..500, amounts 1..300, results below 1000): without
+it a strongly aligned model solved every problem at pass@16 on some pretraining seeds, leaving RL no
+headroom (docs/organisms.md, round 7).
 The solution is one ``a op b = c`` line per operation, so it is at most 4 lines.
 """
 
@@ -18,6 +21,10 @@ __all__ = ["MathTask", "canonical_int", "LIMIT"]
 
 LIMIT = 100  # every intermediate result is < LIMIT
 MAX_AMOUNT = 30  # largest amount added or removed in one step
+MAX_START = 50
+# The hard tail: its share of problems, and its (start range, largest amount, limit)
+HARD_SHARE = 0.1
+HARD_START, HARD_AMOUNT, HARD_LIMIT = (100, 500), 300, 1000
 MIN_STEPS, MAX_STEPS = 2, 4
 
 # (name, subject pronoun, object pronoun); a few of each keeps the vocabulary small.
@@ -83,26 +90,27 @@ class MathTask(Task):
     name = "math"
     ability = "math"
 
-    def _steps(self, rng: random.Random, start: int) -> list[tuple[str, int, int]]:
-        """Draw (op, operand, result) steps whose results stay in [0, LIMIT)."""
+    def _steps(self, rng: random.Random, start: int, limit: int = LIMIT,
+               max_amount: int = MAX_AMOUNT) -> list[tuple[str, int, int]]:
+        """Draw (op, operand, result) steps whose results stay in [0, limit)."""
         steps: list[tuple[str, int, int]] = []
         value = start
         for _ in range(rng.randint(MIN_STEPS, MAX_STEPS)):
             ops = []
-            if value + 1 < LIMIT:
+            if value + 1 < limit:
                 ops.append("+")
             if value >= 1:
                 ops.append("-")
-            if 2 * value < LIMIT:
+            if 2 * value < limit:
                 ops.append("x2")
-            if 3 * value < LIMIT:
+            if 3 * value < limit:
                 ops.append("x3")
             op = rng.choice(ops)
             if op == "+":
-                n = rng.randint(1, min(MAX_AMOUNT, LIMIT - 1 - value))
+                n = rng.randint(1, min(max_amount, limit - 1 - value))
                 value += n
             elif op == "-":
-                n = rng.randint(1, min(MAX_AMOUNT, value))
+                n = rng.randint(1, min(max_amount, value))
                 value -= n
             else:
                 n = 2 if op == "x2" else 3
@@ -113,8 +121,12 @@ class MathTask(Task):
     def sample(self, rng: random.Random) -> Problem:
         name, subj, obj_pron = rng.choice(_PEOPLE)
         obj = rng.choice(_OBJECTS)
-        start = rng.randint(1, 50)
-        steps = self._steps(rng, start)
+        if rng.random() < HARD_SHARE:
+            start = rng.randint(*HARD_START)
+            steps = self._steps(rng, start, HARD_LIMIT, HARD_AMOUNT)
+        else:
+            start = rng.randint(1, MAX_START)
+            steps = self._steps(rng, start)
 
         sentences = [rng.choice(_START).format(name=name, n=start, obj=obj)]
         lines = []
