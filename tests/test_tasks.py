@@ -115,6 +115,7 @@ def test_math_solutions_are_correct():
 
 def test_logic_solutions_are_correct_and_mixed():
     kinds = {"operation": 0, "cipher": 0}
+    two_digit = 0
     for p in _problems("logic"):
         lines = p.solution.split("\n")
         if p.question.startswith("Define"):
@@ -129,6 +130,9 @@ def test_logic_solutions_are_correct_and_mixed():
             )
             assert m, p.question
             a, b = int(m[3]), int(m[4])
+            # inputs both 1-9, or both 10-19 (the hard tail)
+            assert (1 <= a <= 9 and 1 <= b <= 9) or (10 <= a <= 19 and 10 <= b <= 19), p.question
+            two_digit += a >= 10
             expr = m[2].replace("x", "*")
             assert eval(expr, {}, {"a": a, "b": b}) == int(p.answer), p  # noqa: S307
         else:
@@ -144,6 +148,7 @@ def test_logic_solutions_are_correct_and_mixed():
             ]
             assert p.answer == " ".join(shift_letter(c, k) for c in word)
     assert min(kinds.values()) > 0.35 * _N, kinds
+    assert 0.1 < two_digit / kinds["operation"] < 0.3, "about a fifth of the operations take two-digit inputs"
 
 
 def test_shift_letter_wraps():
