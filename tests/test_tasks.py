@@ -86,7 +86,12 @@ def test_response_round_trip_and_text_shape(name):
         assert len(p.question.split()) <= 45
 
 
-def test_math_solutions_are_correct():
+@pytest.mark.parametrize("hard_share", [0.0, 0.1])
+def test_math_solutions_are_correct(monkeypatch, hard_share):
+    """The default (no tail) and a tenth of problems in the three-digit tail (organism round 8)."""
+    from alignrl.claims.tasks import math_problems
+
+    monkeypatch.setattr(math_problems, "HARD_SHARE", hard_share)
     hard = 0
     problems = _problems("math")
     for p in problems:
@@ -110,7 +115,10 @@ def test_math_solutions_are_correct():
             value = _check_arith(line)
             assert 0 <= value < (1000 if in_tail else 100)
         assert str(value) == p.answer
-    assert 0.05 < hard / len(problems) < 0.15, "about a tenth of the problems are the hard tail"
+    if hard_share:
+        assert 0.05 < hard / len(problems) < 0.15, "about a tenth of the problems are the hard tail"
+    else:
+        assert hard == 0
 
 
 def test_logic_solutions_are_correct_and_mixed():
