@@ -20,8 +20,9 @@ has exactly ``max_new_tokens`` tokens and the work is fixed):
 
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` on an identical, separately seeded run of
 the same unit: the matrix products (``mm``, ``addmm``, ``bmm``), forward and backward. It does not count
-the fused CPU attention kernel that the Hugging Face forward uses in pretraining (about 8% more FLOPs at
-128 tokens, see ``docs/benchmarks.md``), nor elementwise work, so a job's fraction of peak is a lower bound.
+the fused CPU attention kernel that the Hugging Face forward uses in pretraining (an estimate: 4 x T x d
+FLOPs per token and layer against 2 x the layer's weights, halved by the causal mask, about 8% more at 128
+tokens), nor elementwise work, so a job's fraction of peak is a lower bound.
 CPU seconds (``time.process_time``) of the unit are medians over rounds, each child a fresh process.
 """
 
