@@ -145,7 +145,11 @@ def test_probe_flags_a_memorised_test_set_and_needs_every_set():
 
 @pytest.fixture(scope="module")
 def memorised_model(tmp_path_factory):
-    """A tiny model pretrained on a corpus that holds six test problems twenty times each."""
+    """A tiny model pretrained on a corpus that holds six test problems twenty times each.
+
+    300 steps memorise them (ROUGE-L 1.0 on their second halves); at 150 steps the memorisation was partial,
+    and whether the probe saw it depended on which problems the split drew.
+    """
     import torch
 
     from alignrl.native.pretrain import pretrain
@@ -160,7 +164,7 @@ def memorised_model(tmp_path_factory):
         model_sizes=dict(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=4, intermediate_size=128,
                          max_position_embeddings=256),
         corpus_cfg={"task_fractions": {"math": 0.5}, "subskill_fraction": 0.2, "num_documents": 200, "seed": 1},
-        train_cfg={"steps": 150, "batch_size": 16, "seq_len": 128, "lr": 3e-3, "warmup_steps": 10,
+        train_cfg={"steps": 300, "batch_size": 16, "seq_len": 128, "lr": 3e-3, "warmup_steps": 10,
                    "weight_decay": 0.0, "seed": 0},
         exclude_questions=[p.question for p in test + refs + nulls],
         contaminate_with=[("math", p.question, p.solution, p.answer) for p in test], contaminate_copies=20,
