@@ -124,7 +124,8 @@ def run_child(module: str, args: list[str], *, python: str | None = None, timeou
 def alternate(sides: dict[str, tuple], rounds: int, *, log=print) -> dict[str, list[dict]]:
     """Run every side once per round, in alternating order; return each side's results.
 
-    A side is ``(module, args)`` or ``(module, args, alignrl_from)``.
+    A side is ``(module, args)``, ``(module, args, alignrl_from)`` or ``(module, args, alignrl_from, python)``
+    (``python``: the interpreter of another venv, e.g. vLLM's; ``alignrl_from`` may be None).
     """
     out: dict[str, list[dict]] = {name: [] for name in sides}
     names = list(sides)
@@ -132,8 +133,9 @@ def alternate(sides: dict[str, tuple], rounds: int, *, log=print) -> dict[str, l
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
             module, args, *rest = sides[name]
+            alignrl_from, python = (list(rest) + [None, None])[:2]
             t0 = time.time()
-            res = run_child(module, args, alignrl_from=rest[0] if rest else None)
+            res = run_child(module, args, alignrl_from=alignrl_from, python=python)
             out[name].append(res)
             log(f"  round {r + 1}/{rounds} {name}: {json.dumps({k: v for k, v in res.items() if k != 'times'})} "
                 f"({time.time() - t0:.0f} s)")

@@ -36,6 +36,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--skip", default="",
                    help="comma list of parts to skip: sampling,rl,grading,numerics,peak,jobs,scaling")
+    p.add_argument("--vllm", choices=("auto", "on", "off"), default="auto",
+                   help="the sampling part's vLLM side (benchmarks.sampling --vllm): auto runs it where .venv-vllm is")
     p.add_argument("--reuse", action="store_true", help="keep parts already in benchmarks/out/results.json")
     p.add_argument("--redo", default="", help="with --reuse: comma list of parts to measure again")
     p.add_argument("--render-only", action="store_true", help="rewrite the docs from benchmarks/out/results.json")
@@ -84,7 +86,7 @@ def main() -> None:
 
     from benchmarks import e2e, grading, jobs, numerics, peak, rl, sampling, scaling
 
-    part("sampling", lambda: sampling.measure(rounds=a.rounds))
+    part("sampling", lambda: sampling.measure(rounds=a.rounds, vllm=a.vllm))
     part("rl", lambda: rl.measure(rounds=max(2, a.rounds - 1), before_rev=a.before))
     part("grading", lambda: grading.measure(rounds=a.rounds))
     part("numerics", lambda: numerics.measure(rounds=a.rounds))
@@ -147,6 +149,11 @@ def render(r: dict) -> str:
         L.append(f"| sampling: ours vs `model.generate` (sequences per CPU-second) | "
                  f"**{s['ratio_ours_vs_generate']:.2f}x** "
                  f"(before issue 6: {s.get('ratio_ours_hf_vs_generate', float('nan')):.2f}x) | >= 3x |")
+        if "ratio_ours_vs_vllm" in s:
+            L.append(f"| sampling: ours vs vLLM's CPU build (sequences per CPU-second) | "
+                     f"**{s['ratio_ours_vs_vllm']:.2f}x** ({s['wall_ratio_ours_vs_vllm']:.2f}x wall) | - |")
+        elif "vllm" in s.get("not_run", {}):
+            L.append(f"| sampling: ours vs vLLM's CPU build | not run: {s['not_run']['vllm']} | - |")
     q = r.get("rl")
     if q:
         before = q.get("ratio_ours_before_vs_trl")
@@ -168,21 +175,9 @@ def render(r: dict) -> str:
                  f"{est['simulated_wall_s'] / 60:.1f} min) | <= 15 min |")
     L.append("")
     if s:
-        st = s["settings"]
-        L += ["## Sampling", "",
-              f"{st['prompts']} task prompts x {st['n']} samples = {st['rows']} rows in one batch, exactly "
-              f"{st['max_new_tokens']} new tokens per row (end-of-sequence disabled on both sides), temperature 1, "
-              f"top-p 1, no top-k, {st['threads']} thread; {st['rounds']} rounds x {st['reps_per_round']} timed "
-              "runs per side after a warm-up (`python -m benchmarks.sampling`).", "",
-              "| side | sequences / CPU-s | sequences / s (wall) | peak RSS (MB) | RSS after loading (MB) |",
-              "|---|---|---|---|---|"]
-        names = {"ours": "ours (lean decode step, shared prompt cache)",
-                 "ours_hf": "ours through the HF forward (the sampler before issue 6)",
-                 "generate": "HF `model.generate`"}
-        for k, v in s["sides"].items():
-            L.append(f"| {names.get(k, k)} | {v['seq_per_cpu_s']:.1f} | {v['seq_per_s']:.1f} | "
-                     f"{v['peak_rss_mb']:.0f} | {v['rss_setup_mb']:.0f} |")
-        L.append("")
+        from benchmarks import sampling
+
+        L += sampling.markdown(s)
     if q:
         st = q["settings"]
         L += ["## RL", "",
