@@ -4,10 +4,10 @@ A person starts with 1..50 objects, then 2-4 operations follow (add, subtract, d
 triple; added or removed amounts 1..30). Every intermediate result stays in [0, 100): two-digit
 arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget. A share
 ``HARD_SHARE`` of the problems can be a hard tail in three digits (start 100..500, amounts 1..300,
-results below 1000). No model solves a tail problem, so the tail caps strict pass@16 at 1 - its share;
-the default is 3% (docs/organisms.md, round 10): without a tail a strongly aligned model solved every
-problem at pass@16 on some pretraining seeds (round 7), and a tenth or a twentieth also cost the model's
-regular problems (rounds 8 and 9). At 0 no tail is drawn and no random number is spent.
+results below 1000). No model of rounds 8-9 solved a tail problem, so the tail caps strict pass@16 at
+1 - its share; the default is 3% (docs/organisms.md, round 10): without a tail a strongly aligned model
+solved every problem at pass@16 on some pretraining seeds (round 7), and a tenth or a twentieth also cost
+the model's regular problems (rounds 8 and 9). At 0 no tail is drawn and no random number is spent.
 The solution is one ``a op b = c`` line per operation, so it is at most 4 lines.
 """
 
