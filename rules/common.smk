@@ -9,7 +9,10 @@ from alignrl.workflow.config import (
     dial_levels,
     dial_replicas,
     finalize_config,
+    pretrain_settings,
+    sampler,
     sensitivity_runs,
+    task_settings,
     training_settings,
 )
 from alignrl.core import numerics, paths
@@ -64,15 +67,24 @@ def prompt_template(wildcards):
 
 
 def task_config(wildcards):
-    return config["tasks"][wildcards.task]
+    return task_settings(config, wildcards.task)
 
 
 def task_generator(wildcards):
     return config["tasks"][wildcards.task]["generator"]
 
 
+def task_sampler(wildcards):
+    """The generator of a job that draws fresh problems, with its options where they differ from the defaults."""
+    return sampler(config, wildcards.task)
+
+
 def model_config(wildcards):
     return MODEL_CONFIGS[wildcards.model]
+
+
+def pretrain_config(wildcards):
+    return pretrain_settings(config, MODEL_CONFIGS[wildcards.model])
 
 
 def contamination_inputs(wildcards):

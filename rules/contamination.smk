@@ -12,7 +12,7 @@ rule contamination_reference:
     conda:
         "../envs/cpu.yaml"
     params:
-        generator=task_generator,
+        generator=task_sampler,
         size=config["contamination"]["reference_problems"],
         null_size=config["contamination"]["null_problems"],
         seed=config["contamination"]["reference_seed"],

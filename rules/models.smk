@@ -17,7 +17,7 @@ rule pretrain_model:
         mem_mb=RESOURCES["models"]["mem_mb"],
         runtime=RESOURCES["models"]["runtime"],
     params:
-        model=model_config,
+        model=pretrain_config,
         template=prompt_template,
         contaminate_tasks=contamination_tasks,
     script:

@@ -127,3 +127,74 @@ def test_load_config_names_the_file(tmp_path):
     path.write_text("seeds: [0\n")
     with pytest.raises(ConfigError, match="c.yaml"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        (0.05, "config key 'tasks.math.generator_options': 0.05 is not of type 'object'"),
+        ({"hard_share": 1.5}, "config key 'tasks.math.generator_options.hard_share': 1.5 is greater than or equal "
+                              "to the maximum of 1"),
+        ({"hard_share": "high"}, "config key 'tasks.math.generator_options.hard_share': 'high' is not of type"),
+        ({"hard_shar": 0.1}, "unknown key 'hard_shar' (did you mean 'hard_share'?)"),
+    ],
+)
+def test_schema_refuses_bad_generator_options(options, needle):
+    cfg = smoke()
+    cfg["tasks"]["math"]["generator_options"] = options
+    with pytest.raises(ConfigError) as err:
+        finalize_config(cfg)
+    assert needle in str(err.value)
+
+
+def test_generator_options_are_checked_by_the_generator():
+    cfg = smoke()
+    cfg["tasks"]["logic"]["generator_options"] = {"hard_share": 0.1}
+    with pytest.raises(ConfigError, match=r"tasks\.logic\.generator_options.*task 'logic'.*\['hard_share'\]"):
+        finalize_config(cfg)
+    paper = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+    paper["tasks"]["math"]["generator_options"] = {"hard_share": 0.1}
+    with pytest.raises(ConfigError, match=r"tasks\.math\.generator_options.*hub task"):
+        finalize_config(paper)
+
+
+def test_schema_default_of_hard_share_is_the_generators():
+    from alignrl.claims.tasks import get_task
+
+    task_schema = load_schema()["properties"]["tasks"]["additionalProperties"]["properties"]
+    assert task_schema["generator_options"]["default"] == {}
+    assert task_schema["generator_options"]["properties"]["hard_share"]["default"] == \
+        get_task("math").options["hard_share"] == 0.03
+    cfg = load_config(REPO / "config.yaml")
+    assert cfg["tasks"]["math"]["generator_options"] == {"hard_share": 0.03}
+    assert cfg["tasks"]["logic"]["generator_options"] == {}  # no option is filled in for another generator
+
+
+def test_jobs_get_generator_options_only_where_they_differ_from_the_defaults():
+    """At the defaults the params of the sampling jobs are those from before the option (so their outputs stay
+    current); a changed option reaches the data, corpus and contamination jobs (so they rerun)."""
+    from alignrl.workflow.config import all_models, pretrain_settings, sampler, sampler_task, task_settings
+
+    cfg = load_config(REPO / "config.yaml")
+    models = all_models(cfg)
+    assert "generator_options" not in task_settings(cfg, "math")
+    assert sampler(cfg, "math") == "math" and sampler(cfg, "logic") == "logic"
+    assert all(pretrain_settings(cfg, m) is m for m in models.values())
+    assert sampler_task(task_settings(cfg, "math")).options["hard_share"] == 0.03
+
+    cfg = load_config(REPO / "config.yaml")
+    cfg["tasks"]["math"]["generator_options"]["hard_share"] = 0.05
+    settings = task_settings(cfg, "math")
+    assert settings["generator_options"] == {"hard_share": 0.05}
+    assert sampler_task(settings).options["hard_share"] == 0.05
+    spec = sampler(cfg, "math")
+    assert spec == {"generator": "math", "generator_options": {"hard_share": 0.05}}
+    assert sampler_task(spec).options["hard_share"] == 0.05
+    assert sampler(cfg, "logic") == "logic" and "generator_options" not in task_settings(cfg, "logic")
+    for name, model in all_models(cfg).items():  # every corpus with math: A, B, the dial's levels, the control
+        job = pretrain_settings(cfg, model)
+        if model["corpus"]["task_fractions"]["math"] == 0:  # the dial's lowest level draws no math problem
+            assert job is model, name
+            continue
+        assert job["corpus"]["task_options"] == {"math": {"hard_share": 0.05}}, name
+        assert "task_options" not in model["corpus"], "the model's own config is left alone"

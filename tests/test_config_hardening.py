@@ -249,3 +249,27 @@ def test_task_named_apart_from_its_generator_runs_end_to_end(tmp_path):
                           env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0"), check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "A,kor,test" in (tmp_path / "results/table2.csv").read_text()
+
+
+def test_a_changed_generator_option_reruns_the_data_jobs_and_the_default_none(tmp_path):
+    """The options reach the data jobs as params: a changed hard_share reruns math's split jobs (not logic's),
+    and the default written out gives the params the jobs had before the option existed."""
+    def snakemake(cfg: dict, *extra: str) -> str:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        cmd = [sys.executable, "-m", "snakemake", "data/math/test.parquet", "data/logic/test.parquet", *extra,
+               "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1", "--configfile", str(path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), check=False)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        return proc.stdout + proc.stderr
+
+    snakemake(SMOKE)
+    default = copy.deepcopy(SMOKE)
+    default["tasks"]["math"]["generator_options"] = {"hard_share": 0.03}
+    assert "Nothing to be done" in snakemake(default, "-n")
+    changed = copy.deepcopy(SMOKE)
+    changed["tasks"]["math"]["generator_options"] = {"hard_share": 0.05}
+    out = snakemake(changed, "-n")
+    assert "Params have changed" in out and "'generator_options': {'hard_share': 0.05}" in out, out[-3000:]
+    assert "data/math/test.parquet" in out and "output: data/logic/test.parquet" not in out, out[-3000:]

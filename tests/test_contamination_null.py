@@ -52,6 +52,17 @@ def test_the_two_fresh_sets_are_disjoint_from_each_other_and_every_split(task):
     check_disjoint({TEST: [p.question for p in splits["test"]], REFERENCE: ref_q, NULL: null_q})
 
 
+def test_the_fresh_sets_draw_from_the_configured_generator():
+    from alignrl.claims.tasks import get_task
+
+    seen = {p.question for p in make_splits("math", {"test": 50}, seed=3)["test"]}
+    default = reference_problems("math", 200, seed=9001, exclude=seen)
+    assert reference_problems(get_task("math", {"hard_share": 0.03}), 200, seed=9001, exclude=seen) == default
+    no_tail = reference_problems(get_task("math", {"hard_share": 0}), 200, seed=9001, exclude=seen)
+    assert all(int(n) < 100 for p in no_tail for n in p.question.split() if n.isdigit())
+    assert any(int(n) >= 100 for p in default for n in p.question.split() if n.isdigit())
+
+
 def test_overlapping_sets_are_refused_naming_both():
     with pytest.raises(ValueError, match="the test and null problems share 1 question"):
         check_disjoint({TEST: ["q1", "q2"], REFERENCE: ["q3"], NULL: ["q2", "q4"]})

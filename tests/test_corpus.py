@@ -55,6 +55,27 @@ def test_task_documents_have_eval_format():
     assert doc == prompt + format_response(p.solution, p.answer) + IM_END
 
 
+def _tail_documents(docs) -> int:
+    """Worked math examples whose question has a three-digit number (the hard tail)."""
+    import re
+
+    questions = [d.text.split("<|im_start|>assistant")[0] for d in docs if d.kind == "task:math"]
+    return sum(any(int(n) >= 100 for n in re.findall(r"\d+", q)) for q in questions)
+
+
+def test_task_options_configure_the_worked_examples():
+    assert _docs(task_options={"math": {"hard_share": 0.03}}) == _docs(), "the default draws as without options"
+    assert _tail_documents(_docs(task_options={"math": {"hard_share": 0}})) == 0
+    half = _docs(task_options={"math": {"hard_share": 0.5}})
+    assert 0.4 < _tail_documents(half) / sum(d.kind == "task:math" for d in half) < 0.6
+    # only the math examples move: the other kinds draw from their own streams
+    assert [d for d in half if d.kind != "task:math"] == [d for d in _docs() if d.kind != "task:math"]
+    with pytest.raises(ValueError, match=r"task_options: tasks \['poetry'\]"):
+        _docs(task_options={"poetry": {}})
+    with pytest.raises(ValueError, match="'hard_share'"):
+        _docs(task_options={"math": {"hard_share": 1.0}})
+
+
 def test_subskills_cover_every_task_and_other_text_is_generic():
     docs = _docs(task_fractions={"math": 0.1}, num_documents=600)
     sub = [d.text for d in docs if d.kind == SUBSKILL]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alignrl.claims.answer import extract_answer, format_response
-from alignrl.claims.tasks import TASKS, Problem, get_task, make_splits
+from alignrl.claims.tasks import TASKS, Problem, Task, get_task, make_splits
 from alignrl.claims.tasks.logic_puzzles import shift_letter
 
 _ARITH = re.compile(r"(\d+) ([-+x]) (\d+) = (\d+)")
@@ -18,8 +18,8 @@ _CIPHER = re.compile(r"([a-z]) -> ([a-z])")
 _N = 300  # problems per task for the property checks: enough to hit every form, still fast
 
 
-def _problems(name: str) -> list[Problem]:
-    return make_splits(name, {"train": _N}, seed=123)["train"]
+def _problems(task: Task | str, n: int = _N) -> list[Problem]:
+    return make_splits(task, {"train": n}, seed=123)["train"]
 
 
 def _check_arith(line: str) -> int:
@@ -87,13 +87,10 @@ def test_response_round_trip_and_text_shape(name):
 
 
 @pytest.mark.parametrize("hard_share", [0.0, 0.03, 0.1])
-def test_math_solutions_are_correct(monkeypatch, hard_share):
+def test_math_solutions_are_correct(hard_share):
     """No tail, the default 3% (organism round 10) and round 8's tenth in the three-digit tail."""
-    from alignrl.claims.tasks import math_problems
-
-    monkeypatch.setattr(math_problems, "HARD_SHARE", hard_share)
     hard = 0
-    problems = _problems("math")
+    problems = _problems(get_task("math", {"hard_share": hard_share}))
     for p in problems:
         lines = p.solution.split("\n")
         assert 2 <= len(lines) <= 4
@@ -119,6 +116,46 @@ def test_math_solutions_are_correct(monkeypatch, hard_share):
         assert 0.5 * hard_share < hard / len(problems) < 1.5 * hard_share, "the tail's share of problems"
     else:
         assert hard == 0
+
+
+def _in_tail(p: Problem) -> bool:
+    return any(int(n) >= 100 for n in re.findall(r"\d+", p.question))
+
+
+def test_math_hard_share_is_a_generator_option():
+    math = get_task("math")
+    assert dict(math.options) == {"hard_share": 0.03}
+    assert not any(map(_in_tail, _problems(math.with_options(hard_share=0), 500))), "hard_share 0: no tail"
+    half = sum(map(_in_tail, _problems(math.with_options(hard_share=0.5), 500))) / 500
+    assert 0.4 < half < 0.6, half
+    # a configured copy; the registered task keeps the default
+    assert get_task("math").options["hard_share"] == 0.03 and TASKS["math"] is math
+
+
+def test_math_default_hard_share_draws_as_before_the_option():
+    math = get_task("math")
+    sizes = {"train": 40, "test": 10}
+    assert make_splits(math, sizes, seed=101) == make_splits(math.with_options(hard_share=0.03), sizes, seed=101)
+    first = make_splits("math", {"train": 1}, seed=101)["train"][0]
+    assert (first.question, first.answer) == (
+        "Tom starts with 39 apples . He sells 19 . A friend gives him 21 more . Then he doubles the apples . "
+        "How many apples does Tom have now ?", "82")
+    # the fourth draw of this stream is a tail problem: the default's tail draw is unchanged too
+    rng = random.Random(5)
+    fourth = [math.sample(rng) for _ in range(4)][-1]
+    assert (fourth.question, fourth.answer) == (
+        "Ben starts with 312 cards . He loses 136 . He gets 170 more . How many cards does Ben have now ?", "346")
+
+
+def test_generator_options_refuse_unknown_names_and_bad_values():
+    with pytest.raises(ValueError, match=r"task 'math'.*\['hard_shar'\].*known: \['hard_share'\]"):
+        get_task("math").with_options(hard_shar=0.1)
+    with pytest.raises(ValueError, match=r"task 'logic'.*\['hard_share'\].*known: none"):
+        get_task("logic", {"hard_share": 0.1})
+    for bad in (-0.1, 1.0, 1.5, float("nan"), True, "0.1", None):
+        with pytest.raises(ValueError, match=r"task 'math'.*'hard_share'.*\[0, 1\)"):
+            get_task("math").with_options(hard_share=bad)
+    assert get_task("math", {}) is get_task("math") and get_task("math", None) is get_task("math")
 
 
 def test_logic_solutions_are_correct_and_mixed():

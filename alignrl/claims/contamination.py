@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from alignrl.claims.tasks import Problem, get_task
+from alignrl.claims.tasks import Problem, Task, get_task
 
 __all__ = [
     "NULL", "NULL_QUANTILE_KEY", "PROBE_COLUMNS", "PROBE_SETS", "REFERENCE", "TEST", "check_disjoint",
@@ -58,8 +58,8 @@ def rouge_l(candidate: Sequence[str], reference: Sequence[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _fresh_problems(task_name: str, n: int, seed: int, exclude: Iterable[str], which: str) -> list[Problem]:
-    task = get_task(task_name)
+def _fresh_problems(task: Task | str, n: int, seed: int, exclude: Iterable[str], which: str) -> list[Problem]:
+    task = get_task(task) if isinstance(task, str) else task
     excluded = set(exclude)
     # The stream is keyed by the set's name, so the two fresh sets never share a stream with each other,
     # a split ("{seed}/{task}/{split}") or a corpus ("{seed}/corpus/{kind}").
@@ -71,25 +71,26 @@ def _fresh_problems(task_name: str, n: int, seed: int, exclude: Iterable[str], w
         if p.question in excluded:
             misses += 1
             if misses > 1000 + 50 * n:
-                raise ValueError(f"task {task_name!r}: cannot find {n} {which} problems outside its splits")
+                raise ValueError(f"task {task.name!r}: cannot find {n} {which} problems outside its splits")
             continue
         excluded.add(p.question)
         out.append(replace(p, uid=f"{task.name}-{which}-{len(out):06d}"))
     return out
 
 
-def reference_problems(task_name: str, n: int, seed: int, exclude: Iterable[str]) -> list[Problem]:
-    """`n` fresh problems from the task's generator, none of whose questions is in `exclude` (the task's
-    splits), drawn from their own seeded stream."""
-    return _fresh_problems(task_name, n, seed, exclude, REFERENCE)
+def reference_problems(task: Task | str, n: int, seed: int, exclude: Iterable[str]) -> list[Problem]:
+    """`n` fresh problems from the task's generator (a name, or a task configured with its generator options
+    as its splits were), none of whose questions is in `exclude` (the task's splits), drawn from their own
+    seeded stream."""
+    return _fresh_problems(task, n, seed, exclude, REFERENCE)
 
 
-def null_problems(task_name: str, n: int, seed: int, exclude: Iterable[str],
+def null_problems(task: Task | str, n: int, seed: int, exclude: Iterable[str],
                   reference: Sequence[Problem]) -> list[Problem]:
     """The second fresh set, made like the reference set from another stream: `n` problems outside
     `exclude` (the splits) and outside `reference`. Its gap to the reference set is a gap between two
     never-seen sets, the null the flag's threshold is read from."""
-    return _fresh_problems(task_name, n, seed, [*exclude, *(p.question for p in reference)], NULL)
+    return _fresh_problems(task, n, seed, [*exclude, *(p.question for p in reference)], NULL)
 
 
 def check_disjoint(named: dict[str, Iterable[str]]) -> None:

@@ -124,11 +124,15 @@ def other_text(rng: random.Random) -> str:
 
 # --- the mixture -----------------------------------------------------------------------------------
 def _validate(task_fractions: Mapping[str, float], subskill_fraction: float, num_documents: int,
-              generators: Mapping[str, str]) -> None:
+              generators: Mapping[str, str], options: Mapping[str, Mapping[str, object]]) -> None:
+    unknown = sorted(set(options) - set(task_fractions))
+    if unknown:
+        raise ValueError(f"task_options: tasks {unknown} are not in task_fractions {sorted(task_fractions)}")
     for name, frac in task_fractions.items():
         if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0.0 <= frac <= 1.0:
             raise ValueError(f"task_fractions[{name!r}] must be a number in [0, 1], got {frac!r}")
-        get_task(generators.get(name, name))  # KeyError naming the known tasks
+        # KeyError naming the known tasks; ValueError naming an option the generator refuses
+        get_task(generators.get(name, name), options.get(name))
     if not isinstance(subskill_fraction, (int, float)) or not 0.0 <= subskill_fraction <= 1.0:
         raise ValueError(f"subskill_fraction must be a number in [0, 1], got {subskill_fraction!r}")
     total = sum(task_fractions.values()) + subskill_fraction
@@ -165,6 +169,7 @@ def build_documents(
     task_generators: Mapping[str, str] | None = None,
     answer_styles: Mapping[str, float] | None = None,
     solution_styles: Mapping[str, Mapping[str, float]] | None = None,
+    task_options: Mapping[str, Mapping[str, object]] | None = None,
 ) -> list[Document]:
     """The shuffled corpus with each document's kind; deterministic for the arguments.
 
@@ -174,11 +179,14 @@ def build_documents(
     so e.g. the task examples do not change when only the other-text share changes the shuffle.
     `task_fractions` is keyed by configured task name; `task_generators` maps a name to its generator
     where the two differ (a task `kor` with generator `logic`); the document kind keeps the task name.
+    `task_options` (task name -> generator options, `tasks.<name>.generator_options`) configure the
+    generators of the worked examples; a task without an entry draws with its generator's defaults.
     `answer_styles` (style -> share, default all `requested`) and `solution_styles` (task name -> style
     -> share, default all `careful`) set how the worked examples are written.
     """
     generators = dict(task_generators or {})
-    _validate(task_fractions, subskill_fraction, num_documents, generators)
+    options = dict(task_options or {})
+    _validate(task_fractions, subskill_fraction, num_documents, generators, options)
     answer_shares = _check_shares(answer_styles or {REQUESTED_STYLE: 1.0}, ANSWER_STYLES, "answer_styles")
     solution_styles = dict(solution_styles or {})
     unknown_tasks = sorted(set(solution_styles) - set(task_fractions))
@@ -205,7 +213,7 @@ def build_documents(
         n = counts[kind]
         if kind.startswith(TASK_PREFIX):
             name = kind[len(TASK_PREFIX):]
-            task = get_task(generators.get(name, name))
+            task = get_task(generators.get(name, name), options.get(name))
             pick_answer = _style_picker(answer_shares, random.Random(f"{seed}/corpus/{kind}/answer_style"))
             pick_solution = _style_picker(solution_shares[name], random.Random(f"{seed}/corpus/{kind}/solution_style"))
             made, misses = 0, 0

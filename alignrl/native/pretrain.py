@@ -164,8 +164,9 @@ def pretrain(
 ) -> dict:
     """Build corpus, tokenizer and model, pretrain, save; returns the summary (also in pretrain_info.json).
 
-    `corpus_cfg`: task_fractions, subskill_fraction, num_documents, seed, and optionally answer_styles and
-    solution_styles (as `build_documents`).
+    `corpus_cfg`: task_fractions, subskill_fraction, num_documents, seed, and optionally answer_styles,
+    solution_styles and task_options (as `build_documents`; the workflow sets task_options only where a
+    task's generator options differ from their defaults, alignrl.workflow.config.pretrain_settings).
     `train_cfg`: steps, batch_size, seq_len, lr, warmup_steps, weight_decay, seed, and optionally
     packing ("stream" | "pad"), grad_clip, min_lr_ratio (see `DEFAULT_TRAIN`).
     `callback(step, model)`, if given, runs after every optimizer step (diagnostics such as pass@k
@@ -196,6 +197,7 @@ def pretrain(
         task_generators=task_generators,
         answer_styles=corpus_cfg.get("answer_styles"),
         solution_styles=corpus_cfg.get("solution_styles"),
+        task_options=corpus_cfg.get("task_options"),
         extra_documents=[
             Document(CONTAMINATION_PREFIX + task, task_document(question, solution, answer, template))
             for task, question, solution, answer in contaminate_with

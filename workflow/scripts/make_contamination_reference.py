@@ -6,15 +6,15 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 
 from alignrl.claims.contamination import null_problems, reference_problems
 from alignrl.claims.rows import problems_to_rows, read_rows, write_rows
-from alignrl.claims.tasks import get_task
 from alignrl.core.runtime import log_to
+from alignrl.workflow.config import sampler_task
 
 with log_to(snakemake.log[0]):
     seen = {row["extra_info"]["question"] for path in snakemake.input.splits for row in read_rows(path)}
-    task = get_task(snakemake.params.generator)
+    task = sampler_task(snakemake.params.generator)  # with the options the splits were drawn with
     params = snakemake.params
-    reference = reference_problems(task.name, params.size, params.seed, seen)
-    null = null_problems(task.name, params.null_size, params.seed, seen, reference)
+    reference = reference_problems(task, params.size, params.seed, seen)
+    null = null_problems(task, params.null_size, params.seed, seen, reference)
     for problems, which in ((reference, "reference"), (null, "null")):
         rows = problems_to_rows(problems, snakemake.wildcards.task, task.ability, f"contamination_{which}",
                                 params.template)

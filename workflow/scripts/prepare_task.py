@@ -7,12 +7,13 @@ from alignrl.workflow.jobserver import forward_to_job_server
 forward_to_job_server(globals())  # returns only where this job runs in its own process
 
 from alignrl.claims.rows import problems_to_rows, write_rows
-from alignrl.claims.tasks import get_task, make_splits
+from alignrl.claims.tasks import make_splits
 from alignrl.core.runtime import log_to
+from alignrl.workflow.config import sampler_task
 
 with log_to(snakemake.log[0]):
     cfg = snakemake.params.task
-    task = get_task(cfg["generator"])
+    task = sampler_task(cfg)  # configured with the task's generator_options
     split = snakemake.wildcards.split
     problems = make_splits(task, cfg["split_sizes"], cfg["seed"])[split]
     rows = problems_to_rows(problems, snakemake.wildcards.task, task.ability, split, snakemake.params.template)

@@ -16,15 +16,21 @@ from alignrl.claims.tasks.base import TASKS, Problem, Task, register
 __all__ = ["Problem", "Task", "TASKS", "register", "get_task", "make_splits"]
 
 
-def get_task(name: str) -> Task:
-    """Look a task (or a hub grader) up by name; the KeyError lists the known names."""
-    if name in TASKS:
-        return TASKS[name]
-    from alignrl.claims.tasks.graders import GRADERS  # verify-only tasks of hub datasets
+def get_task(name: str, options: Mapping[str, object] | None = None) -> Task:
+    """Look a task (or a hub grader) up by name; the KeyError lists the known names.
 
-    if name in GRADERS:
-        return GRADERS[name]
-    raise KeyError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}, graders: {sorted(GRADERS)}")
+    With ``options`` (a generator's ``tasks.<name>.generator_options``), a copy configured with them
+    (``Task.with_options``); without, the registered instance with the defaults.
+    """
+    if name in TASKS:
+        task = TASKS[name]
+    else:
+        from alignrl.claims.tasks.graders import GRADERS  # verify-only tasks of hub datasets
+
+        if name not in GRADERS:
+            raise KeyError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}, graders: {sorted(GRADERS)}")
+        task = GRADERS[name]
+    return task.with_options(**options) if options else task
 
 
 def make_splits(

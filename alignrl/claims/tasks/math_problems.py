@@ -2,12 +2,13 @@
 
 A person starts with 1..50 objects, then 2-4 operations follow (add, subtract, double,
 triple; added or removed amounts 1..30). Every intermediate result stays in [0, 100): two-digit
-arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget. A share
-``HARD_SHARE`` of the problems can be a hard tail in three digits (start 100..500, amounts 1..300,
-results below 1000). No model of rounds 8-9 solved a tail problem, so the tail caps strict pass@16 at
-1 - its share; the default is 3% (docs/organisms.md, round 10): without a tail a strongly aligned model
-solved every problem at pass@16 on some pretraining seeds (round 7), and a tenth or a twentieth also cost
-the model's regular problems (rounds 8 and 9). At 0 no tail is drawn and no random number is spent.
+arithmetic keeps the task learnable by a ~1M-parameter model within the CPU budget. A share of the
+problems, the generator option ``hard_share`` (config key ``tasks.<name>.generator_options.hard_share``),
+can be a hard tail in three digits (start 100..500, amounts 1..300, results below 1000). No model of
+rounds 8-9 solved a tail problem, so the tail caps strict pass@16 at 1 - its share; the default
+``HARD_SHARE`` is 3% (docs/organisms.md, round 10): without a tail a strongly aligned model solved every
+problem at pass@16 on some pretraining seeds (round 7), and a tenth or a twentieth also cost the model's
+regular problems (rounds 8 and 9). At 0 no tail is drawn and no random number is spent.
 The solution is one ``a op b = c`` line per operation, so it is at most 4 lines.
 """
 
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 import random
 import re
+from types import MappingProxyType
 
 from alignrl.claims.answer import normalize_answer
 from alignrl.claims.tasks.base import Problem, Task, register
 
-__all__ = ["MathTask", "canonical_int", "LIMIT"]
+__all__ = ["MathTask", "canonical_int", "HARD_SHARE", "LIMIT"]
 
 LIMIT = 100  # every intermediate result is < LIMIT
 MAX_AMOUNT = 30  # largest amount added or removed in one step
 MAX_START = 50
-# The hard tail: its share of problems, and its (start range, largest amount, limit)
+# The hard tail: the default of its share of problems (option hard_share), and its (start range, largest
+# amount, limit)
 HARD_SHARE = 0.03
 HARD_START, HARD_AMOUNT, HARD_LIMIT = (100, 500), 300, 1000
 MIN_STEPS, MAX_STEPS = 2, 4
@@ -91,6 +94,14 @@ class MathTask(Task):
 
     name = "math"
     ability = "math"
+    options = MappingProxyType({"hard_share": HARD_SHARE})
+
+    def check_option(self, key: str, value: object) -> object:
+        # every option of this task is hard_share (Task.with_options refuses the others)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"task {self.name!r}: generator option 'hard_share' (the share of problems from the "
+                             f"three-digit tail) must be a number in [0, 1), got {value!r}")
+        return float(value)
 
     def _steps(self, rng: random.Random, start: int, limit: int = LIMIT,
                max_amount: int = MAX_AMOUNT) -> list[tuple[str, int, int]]:
@@ -123,7 +134,8 @@ class MathTask(Task):
     def sample(self, rng: random.Random) -> Problem:
         name, subj, obj_pron = rng.choice(_PEOPLE)
         obj = rng.choice(_OBJECTS)
-        if HARD_SHARE > 0 and rng.random() < HARD_SHARE:
+        hard_share = self.options["hard_share"]
+        if hard_share > 0 and rng.random() < hard_share:
             start = rng.randint(*HARD_START)
             steps = self._steps(rng, start, HARD_LIMIT, HARD_AMOUNT)
         else:
