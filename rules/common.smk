@@ -9,12 +9,10 @@ from alignrl.workflow.config import (
     dial_levels,
     dial_replicas,
     finalize_config,
-    pretrain_settings,
-    sampler,
     sensitivity_runs,
-    task_settings,
     training_settings,
 )
+from alignrl.workflow.task_options import pretrain_settings, sampler, task_settings
 from alignrl.core import numerics, paths
 from alignrl.core.paths import fill
 from alignrl.workflow.plan import large_k_evaluation, report_plan, robustness_tables

@@ -173,7 +173,8 @@ def test_schema_default_of_hard_share_is_the_generators():
 def test_jobs_get_generator_options_only_where_they_differ_from_the_defaults():
     """At the defaults the params of the sampling jobs are those from before the option (so their outputs stay
     current); a changed option reaches the data, corpus and contamination jobs (so they rerun)."""
-    from alignrl.workflow.config import all_models, pretrain_settings, sampler, sampler_task, task_settings
+    from alignrl.workflow.config import all_models
+    from alignrl.workflow.task_options import pretrain_settings, sampler, sampler_task, task_settings
 
     cfg = load_config(REPO / "config.yaml")
     models = all_models(cfg)

@@ -166,7 +166,7 @@ def pretrain(
 
     `corpus_cfg`: task_fractions, subskill_fraction, num_documents, seed, and optionally answer_styles,
     solution_styles and task_options (as `build_documents`; the workflow sets task_options only where a
-    task's generator options differ from their defaults, alignrl.workflow.config.pretrain_settings).
+    task's generator options differ from their defaults, alignrl.workflow.task_options.pretrain_settings).
     `train_cfg`: steps, batch_size, seq_len, lr, warmup_steps, weight_decay, seed, and optionally
     packing ("stream" | "pad"), grad_clip, min_lr_ratio (see `DEFAULT_TRAIN`).
     `callback(step, model)`, if given, runs after every optimizer step (diagnostics such as pass@k

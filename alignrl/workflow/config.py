@@ -10,15 +10,12 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from alignrl.core.errors import ConfigError
 from alignrl.workflow import config_checks
-
-if TYPE_CHECKING:
-    from alignrl.claims.tasks import Task
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -77,60 +74,6 @@ def training_settings(config: dict, claim: str) -> dict:
     for key, default in LATER_SETTINGS.items():
         if key in settings and settings[key] == default:
             del settings[key]
-    return settings
-
-
-def generator_options(config: dict, task: str) -> dict:
-    """The generator options of configured task `task` that differ from its generator's defaults (none for
-    a hub task). Jobs get only these, as with LATER_SETTINGS: the params of every job whose task keeps the
-    defaults are the ones it had before the options existed, so its outputs stay current."""
-    from alignrl.claims.tasks import TASKS
-
-    cfg = config["tasks"][task]
-    if cfg["source"] != "synthetic":
-        return {}
-    defaults = TASKS[cfg["generator"]].options
-    return {k: v for k, v in sorted(cfg["generator_options"].items()) if v != defaults[k]}
-
-
-def task_settings(config: dict, task: str) -> dict:
-    """The task's config as the data jobs get it: its generator_options only where they differ from the
-    generator's defaults (`generator_options`)."""
-    settings = {k: v for k, v in config["tasks"][task].items() if k != "generator_options"}
-    options = generator_options(config, task)
-    if options:
-        settings["generator_options"] = options
-    return settings
-
-
-def sampler(config: dict, task: str) -> str | dict:
-    """What a job that draws fresh problems of `task` is given: the generator's name, or where some of its
-    options differ from the defaults, {"generator": name, "generator_options": those options}."""
-    options = generator_options(config, task)
-    name = config["tasks"][task]["generator"]
-    return {"generator": name, "generator_options": options} if options else name
-
-
-def sampler_task(spec: str | dict) -> Task:
-    """The task a job samples from: `spec` is a generator name, or a mapping with `generator` and optionally
-    `generator_options` (`sampler`, `task_settings`)."""
-    from alignrl.claims.tasks import get_task
-
-    if isinstance(spec, str):
-        return get_task(spec)
-    return get_task(spec["generator"], spec.get("generator_options"))
-
-
-def pretrain_settings(config: dict, model: dict) -> dict:
-    """A pretrained model's config as its job gets it: where the generator options of a task its corpus draws
-    worked examples of differ from the defaults, `corpus.task_options` (task -> those options) says so
-    (`generator_options`)."""
-    options = {t: generator_options(config, t) for t, f in sorted(model["corpus"]["task_fractions"].items()) if f > 0}
-    options = {t: o for t, o in options.items() if o}
-    if not options:
-        return model
-    settings = copy.deepcopy(model)
-    settings["corpus"]["task_options"] = options
     return settings
 
 

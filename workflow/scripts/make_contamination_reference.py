@@ -7,7 +7,7 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 from alignrl.claims.contamination import null_problems, reference_problems
 from alignrl.claims.rows import problems_to_rows, read_rows, write_rows
 from alignrl.core.runtime import log_to
-from alignrl.workflow.config import sampler_task
+from alignrl.workflow.task_options import sampler_task
 
 with log_to(snakemake.log[0]):
     seen = {row["extra_info"]["question"] for path in snakemake.input.splits for row in read_rows(path)}

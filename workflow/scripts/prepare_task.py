@@ -9,7 +9,7 @@ forward_to_job_server(globals())  # returns only where this job runs in its own 
 from alignrl.claims.rows import problems_to_rows, write_rows
 from alignrl.claims.tasks import make_splits
 from alignrl.core.runtime import log_to
-from alignrl.workflow.config import sampler_task
+from alignrl.workflow.task_options import sampler_task
 
 with log_to(snakemake.log[0]):
     cfg = snakemake.params.task
