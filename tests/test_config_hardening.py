@@ -173,6 +173,26 @@ def test_a_task_named_apart_from_its_generator_is_legitimate():
     finalize_config(cfg)
 
 
+def test_a_renamed_task_reaches_the_pretraining_through_its_params():
+    """The generator behind a renamed task is in the pretraining job's params (so renaming it reruns the
+    pretraining), and the default config's pretraining params carry no such key."""
+    from alignrl.workflow.config import all_models
+    from alignrl.workflow.task_options import pretrain_settings
+
+    cfg = copy.deepcopy(SMOKE)
+    cfg["tasks"]["kor"] = cfg["tasks"].pop("logic")
+    cfg["tasks"]["kor"]["generator"] = "logic"
+    for model in cfg["models"].values():
+        model["corpus"]["task_fractions"]["kor"] = model["corpus"]["task_fractions"].pop("logic")
+    cfg = finalize_config(cfg)
+    for name, model in all_models(cfg).items():
+        job = pretrain_settings(cfg, model)
+        assert job["corpus"]["task_generators"] == {"kor": "logic"}, name
+        assert "task_generators" not in model["corpus"], "the model's own config is left alone"
+    default = load_config(REPO / "config.yaml")
+    assert all("task_generators" not in pretrain_settings(default, m)["corpus"] for m in all_models(default).values())
+
+
 def test_corpus_keys_fractions_by_task_name_and_draws_from_the_generator():
     kw = {"subskill_fraction": 0.2, "num_documents": 60, "seed": 3}
     renamed = build_documents(task_fractions={"kor": 0.5}, task_generators={"kor": "logic"}, **kw)

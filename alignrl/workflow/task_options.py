@@ -54,13 +54,24 @@ def sampler_task(spec: str | dict) -> Task:
 
 
 def pretrain_settings(config: dict, model: dict) -> dict:
-    """A pretrained model's config as its job gets it: where the generator options of a task its corpus draws
-    worked examples of differ from the defaults, `corpus.task_options` (task -> those options) says so
-    (`generator_options`)."""
-    options = {t: generator_options(config, t) for t, f in sorted(model["corpus"]["task_fractions"].items()) if f > 0}
-    options = {t: o for t, o in options.items() if o}
-    if not options:
+    """A pretrained model's config as its job gets it. Of the tasks its corpus draws worked examples of:
+    where a task's generator options differ from the defaults, `corpus.task_options` (task -> those options)
+    says so (`generator_options`); where a task is named apart from its generator (a task `kor` with
+    generator `logic`), `corpus.task_generators` (task -> generator) says so. Both are in the job's params,
+    so a change reruns the pretraining, and both are absent where nothing differs, so the params of the
+    default config's pretrainings are the ones from before these keys existed."""
+    drawn = [t for t, f in sorted(model["corpus"]["task_fractions"].items()) if f > 0]
+    options = {t: o for t in drawn if (o := generator_options(config, t))}
+    generators = {
+        t: config["tasks"][t]["generator"]
+        for t in drawn
+        if config["tasks"][t]["source"] == "synthetic" and config["tasks"][t]["generator"] != t
+    }
+    if not options and not generators:
         return model
     settings = copy.deepcopy(model)
-    settings["corpus"]["task_options"] = options
+    if options:
+        settings["corpus"]["task_options"] = options
+    if generators:
+        settings["corpus"]["task_generators"] = generators
     return settings

@@ -29,7 +29,7 @@ with log_to(snakemake.log[0]):
         contaminate_with=contaminate_with,
         contaminate_copies=cfg.get("contaminate", {}).get("copies", 0),
         # the corpus is keyed by task name; a task may be named apart from its generator (kor: logic)
-        task_generators={n: t["generator"] for n, t in snakemake.config["tasks"].items() if t["source"] == "synthetic"},
+        task_generators=cfg["corpus"].get("task_generators"),
         provenance_args={
             "rule": snakemake.rule,
             "wildcards": dict(snakemake.wildcards),
