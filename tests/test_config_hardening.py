@@ -164,12 +164,17 @@ def test_seed_lists_from_the_command_line_are_integers():
         finalize_config(cfg)
 
 
-def test_a_task_named_apart_from_its_generator_is_legitimate():
+def _smoke_with_logic_renamed_kor() -> dict:
     cfg = copy.deepcopy(SMOKE)
     cfg["tasks"]["kor"] = cfg["tasks"].pop("logic")
     cfg["tasks"]["kor"]["generator"] = "logic"
     for model in cfg["models"].values():
         model["corpus"]["task_fractions"]["kor"] = model["corpus"]["task_fractions"].pop("logic")
+    return cfg
+
+
+def test_a_task_named_apart_from_its_generator_is_legitimate():
+    cfg = _smoke_with_logic_renamed_kor()
     finalize_config(cfg)
 
 
@@ -179,11 +184,7 @@ def test_a_renamed_task_reaches_the_pretraining_through_its_params():
     from alignrl.workflow.config import all_models
     from alignrl.workflow.task_options import pretrain_settings
 
-    cfg = copy.deepcopy(SMOKE)
-    cfg["tasks"]["kor"] = cfg["tasks"].pop("logic")
-    cfg["tasks"]["kor"]["generator"] = "logic"
-    for model in cfg["models"].values():
-        model["corpus"]["task_fractions"]["kor"] = model["corpus"]["task_fractions"].pop("logic")
+    cfg = _smoke_with_logic_renamed_kor()
     cfg = finalize_config(cfg)
     for name, model in all_models(cfg).items():
         job = pretrain_settings(cfg, model)
