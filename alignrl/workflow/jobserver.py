@@ -139,6 +139,9 @@ def forward_to_job_server(script_globals: Mapping[str, Any]) -> None:
         result = reader.read()
     except OSError:
         result = None
+    # Snakemake counts the job as ended when this process ends: the child must be gone by then, or an
+    # interrupted run leaves it (and, once the server is stopped, an unreaped orphan) behind.
+    wait_until_gone(child)
     if result is None:
         print(f"[job server] job process {child} ended without reporting a status (killed, or out of memory?)",
               file=sys.stderr)
@@ -149,6 +152,23 @@ def forward_to_job_server(script_globals: Mapping[str, Any]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(int(result["exit"]))
+
+
+def wait_until_gone(pid: int, timeout_s: float = 30.0) -> bool:
+    """Wait until process ``pid`` has exited (a zombie counts as exited); returns whether it did in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                text = fh.read()
+        except OSError:  # no /proc entry: gone (or not Linux, where we fall back to a signal probe)
+            if Path("/proc/self/stat").exists() or not _alive(pid):
+                return True
+        else:
+            if text[text.rindex(")") + 2:].startswith(("Z", "X")):
+                return True
+        time.sleep(0.005)
+    return False
 
 
 def _append_to_log(script_globals: Mapping[str, Any], note: str) -> None:
