@@ -85,10 +85,10 @@ def test_check_pinned_catches_torch_on_other_kernels(monkeypatch):
     numerics.check_pinned()
 
 
-def test_this_test_process_runs_the_pinned_kernels():
+def test_this_test_process_runs_the_default_mode_and_avx2_kernels():
     import torch
 
-    assert os.environ[numerics.MODE_VAR] == "pinned"  # conftest pins before torch loads
+    assert os.environ[numerics.MODE_VAR] == numerics.DEFAULT_MODE  # conftest pins before torch loads
     assert torch.backends.cpu.get_cpu_capability() == "AVX2"
 
 
@@ -96,7 +96,8 @@ def test_provenance_names_cpu_mode_and_blas_build():
     hw = hardware()
     rec = hw["numerics"]
     assert hw["processor"] and rec["cpu"]["model_name"] == hw["processor"]
-    assert rec["mode"] == "pinned" and rec["environment"]["MKL_CBWR"] == "AVX2"
+    assert rec["mode"] == numerics.DEFAULT_MODE
+    assert rec["environment"]["MKL_CBWR"] == numerics.MODE_ENV[numerics.DEFAULT_MODE]["MKL_CBWR"]
     assert rec["torch_build"]["blas"] and rec["torch_build"]["cpu_capability"] == "AVX2"
     assert "avx2" in rec["cpu"]["flags"]
 
@@ -120,3 +121,11 @@ def test_golden_run_reproduces_the_committed_hashes(mode):
         f"{cpu['flags']}); committed on {[c['model_name'] for c in golden['verified_on']]}. Differing (committed, "
         f"here): {differ}. A torch/transformers/MKL change or a CPU path the mode does not pin moves them; read "
         "docs/numerics.md before updating tests/data/golden_hashes.json.")
+
+
+def test_the_configs_default_mode_is_the_vendor_independent_one():
+    import yaml
+
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["numerics"]["default"] == numerics.DEFAULT_MODE == "portable"
+    assert yaml.safe_load((ROOT / "config.yaml").read_text())["numerics"] == numerics.DEFAULT_MODE

@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from alignrl.core.numerics import DEFAULT_MODE
+
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -145,9 +147,9 @@ def test_smoke_workflow_end_to_end(tmp_path):
         for path in files.split(";"):
             metrics = json.loads((tmp_path / path).read_text())
             assert metrics["provenance"]["inputs"]
-            # forked by the job server, the job still ran the pinned numeric mode, and says on which CPU
+            # forked by the job server, the job still ran the default numeric mode, and says on which CPU
             numerics = metrics["provenance"]["hardware"]["numerics"]
-            assert numerics["mode"] == "pinned" and numerics["torch_build"]["cpu_capability"] == "AVX2"
+            assert numerics["mode"] == DEFAULT_MODE and numerics["torch_build"]["cpu_capability"] == "AVX2"
             assert numerics["cpu"]["model_name"] and metrics["provenance"]["hardware"]["processor"]
             samples = pd.read_parquet((tmp_path / path).with_name("samples.parquet"))
             assert {"problem_id", "sample_index", "text", "extracted_answer", "correct"} <= set(samples.columns)

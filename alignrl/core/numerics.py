@@ -31,6 +31,8 @@ from typing import Any
 from alignrl.core.errors import ConfigError
 
 MODES = ("pinned", "portable", "native")
+# The config's default (schemas/config.schema.yaml): the one mode whose bytes do not depend on the CPU's vendor.
+DEFAULT_MODE = "portable"
 MODE_VAR = "ALIGNRL_NUMERICS"
 MODE_ENV: Mapping[str, Mapping[str, str]] = {
     "pinned": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},

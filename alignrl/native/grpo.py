@@ -349,7 +349,8 @@ class Trainer:
         self.train_prompts = _prompt_ids(self.tokenizer, [c for c, _, _ in train_parts])
         self.val_prompts = _prompt_ids(self.tokenizer, [c for c, _, _ in val_parts])
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
+            self.model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
+            fused=True,  # ATen's exact vector sqrt, not MKL's, whose result depends on the CPU (docs/numerics.md)
         )
         warmup = cfg.warmup_steps
         # last_epoch counts finished steps, so step s (1-based) trains at lr * min(1, s / warmup)

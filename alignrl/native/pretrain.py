@@ -228,7 +228,7 @@ def pretrain(
     no_decay = [p for p in model.parameters() if p.dim() < 2]  # norms: decaying them only hurts
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": float(cfg["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=float(cfg["lr"]), betas=(0.9, 0.95), eps=1e-8,
+        lr=float(cfg["lr"]), betas=(0.9, 0.95), eps=1e-8, fused=True,  # fused: see docs/numerics.md (sqrt)
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
