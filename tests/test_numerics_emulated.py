@@ -13,7 +13,6 @@ import os
 import shutil
 
 import pytest
-
 from test_numerics import GOLDEN, differing, golden_hashes_for, run_golden, run_ops
 
 QEMU = shutil.which("qemu-x86_64")
