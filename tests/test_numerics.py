@@ -112,16 +112,27 @@ def golden_hashes_for(mode: str, vendor: str | None) -> dict[str, str]:
     return want
 
 
-def run_golden(mode: str, prefix: tuple[str, ...] = (), timeout: float = 600) -> dict:
-    """The golden run in a fresh process under ``mode``, optionally behind a command prefix (an emulator)."""
+def _golden_module(mode: str, args: tuple[str, ...], prefix: tuple[str, ...], timeout: float) -> dict:
+    """``python -m alignrl.native.golden ARGS`` in a fresh process under ``mode``, optionally behind a command
+    prefix (an emulator); returns its JSON."""
     env = {k: v for k, v in os.environ.items() if k not in (numerics.MODE_VAR, *numerics.PINNED_ENV)}
     numerics.pin_environment(mode, env)
-    out = subprocess.run([*prefix, sys.executable, "-m", "alignrl.native.golden"], cwd=ROOT, env=env,
+    out = subprocess.run([*prefix, sys.executable, "-m", "alignrl.native.golden", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout)
     assert got["numerics"]["mode"] == mode
     return got
+
+
+def run_golden(mode: str, prefix: tuple[str, ...] = (), timeout: float = 600) -> dict:
+    """The golden run: its output hashes."""
+    return _golden_module(mode, (), prefix, timeout)
+
+
+def run_ops(mode: str, prefix: tuple[str, ...] = (), timeout: float = 600) -> dict:
+    """The per-op fingerprints (``--ops``)."""
+    return _golden_module(mode, ("--ops",), prefix, timeout)
 
 
 def differing(want: dict[str, str], got: dict[str, str]) -> dict[str, tuple[str, str | None]]:
@@ -143,22 +154,14 @@ def test_golden_run_reproduces_the_committed_hashes(mode):
         "updating tests/data/golden_hashes.json.")
 
 
-def run_ops(mode: str, prefix: tuple[str, ...] = (), timeout: float = 600) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in (numerics.MODE_VAR, *numerics.PINNED_ENV)}
-    numerics.pin_environment(mode, env)
-    out = subprocess.run([*prefix, sys.executable, "-m", "alignrl.native.golden", "--ops"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout)
-
-
 def test_every_op_on_the_path_matches_its_committed_fingerprint_under_portable():
     """Names the op when the golden run moved: a matrix product, MKL's exp / log, or one of ATen's kernels."""
-    want = json.loads(GOLDEN.read_text())["ops"]["portable"]
+    golden = json.loads(GOLDEN.read_text())
+    want = golden["ops"]["portable"]
     got = run_ops("portable")
     moved = differing(want, got["ops"])
     assert not moved, f"ops that moved under portable on {got['numerics']['cpu']['model_name']}: {moved}"
-    assert set(got["ops"]) == set(want) | set(json.loads(GOLDEN.read_text())["off_path_ops"])
+    assert set(got["ops"]) == set(want) | set(golden["off_path_ops"])
 
 
 def test_the_configs_default_mode_is_the_vendor_independent_one():
