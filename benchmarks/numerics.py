@@ -19,16 +19,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alignrl.core.numerics import MODE_ENV, PINNED_ENV, cpu_info
+from alignrl.core import portable_gemm
+from alignrl.core.numerics import MODE_ENV, MODE_VAR, PINNED_ENV, cpu_info, pin_environment
 from benchmarks import common
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "numerics.json"
+
+
+def _variables_only(env: dict, variables: dict) -> None:
+    """A mode's variables without the mode's check (for the variants no config can ask for)."""
+    env.update(variables)
+
+
+# name -> how a child's environment is set up; the workflow's modes through pin_environment, as jobs get them
 MODES = {
-    "native (libraries choose)": {},
-    "pinned": dict(MODE_ENV["pinned"]),
-    "portable (MKL_CBWR=COMPATIBLE)": dict(MODE_ENV["portable"]),
-    "pinned, but ATen's scalar kernels": {**MODE_ENV["pinned"], "ATEN_CPU_CAPABILITY": "default"},
+    "native (libraries choose)": lambda env: pin_environment("native", env),
+    "pinned": lambda env: pin_environment("pinned", env),
+    "portable (our GEMM, MKL_CBWR=COMPATIBLE for the rest)": lambda env: pin_environment("portable", env),
+    "portable before, MKL's COMPATIBLE GEMM": lambda env: _variables_only(env, MODE_ENV["portable"]),
+    "pinned, but ATen's scalar kernels": lambda env: _variables_only(
+        env, {**MODE_ENV["pinned"], "ATEN_CPU_CAPABILITY": "default"}),
 }
 
 
@@ -84,9 +95,10 @@ def workload(workdir: str) -> dict:
                        "samples": hashlib.sha256(samples[0][["text", "correct"]].to_csv().encode()).hexdigest()[:12]}}
 
 
-def _run_mode(env_over: dict, tmp: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in PINNED_ENV}
-    env.update(env_over)
+def _run_mode(setup, tmp: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in (*PINNED_ENV, MODE_VAR)}
+    portable_gemm.set_preload(env, None)
+    setup(env)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, "-m", "benchmarks.numerics", "--workload", tmp], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True)
@@ -102,9 +114,9 @@ def measure(rounds: int = 3) -> dict:
 
     runs: dict[str, list] = {m: [] for m in MODES}
     for r in range(rounds):
-        for mode, env in MODES.items():
+        for mode, setup in MODES.items():
             with tempfile.TemporaryDirectory(prefix="alignrl-numerics-") as tmp:
-                runs[mode].append(_run_mode(env, tmp))
+                runs[mode].append(_run_mode(setup, tmp))
             print(f"round {r + 1}/{rounds} {mode}: {runs[mode][-1]['cpu_seconds']}", file=sys.stderr)
     return {"cpu": cpu_info(), "rounds": rounds, "runs": runs}
 

@@ -7,9 +7,11 @@ and the embedded default's conclusions moved with them (issue 15). The modes:
 
 - ``portable`` (the default): ``ATEN_CPU_CAPABILITY=avx2`` (ATen's AVX2 kernels and their Sleef transcendental
   functions on every CPU, AVX-512 ones included), ``MKL_CBWR=COMPATIBLE`` (the MKL branch Intel documents as
-  giving the same results on Intel and non-Intel CPUs) and ``ONEDNN_MAX_CPU_ISA=AVX2``. The same bytes on Intel
-  and AMD: the golden run agrees on a Xeon and on emulated AMD and Intel CPUs (``tests/test_numerics.py``,
-  ``tests/test_numerics_emulated.py``). About 1.8x the CPU time of ``pinned`` in pretraining and RL.
+  giving the same results on Intel and non-Intel CPUs), ``ONEDNN_MAX_CPU_ISA=AVX2``, and torch's matrix products
+  in our own GEMM (:mod:`alignrl.core.portable_gemm`), whose bits follow from IEEE 754 alone: MKL's
+  ``COMPATIBLE`` GEMM runs SSE2 code at a quarter of the speed. The same bytes on Intel and AMD: the golden run
+  agrees on a Xeon and on emulated AMD and Intel CPUs (``tests/test_numerics.py``,
+  ``tests/test_numerics_emulated.py``).
 - ``pinned``: as ``portable``, but ``MKL_CBWR=AVX2``. That branch exists on Intel CPUs only; elsewhere MKL runs its
   ``AUTO`` dispatch, whose GEMM and exp / log differ. So the bytes are the same among the CPUs of one vendor
   (every AMD EPYC measured, Zen 3 to Zen 5), not across vendors.
@@ -33,6 +35,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from alignrl.core import portable_gemm
 from alignrl.core.errors import ConfigError
 
 MODES = ("pinned", "portable", "native")
@@ -88,10 +91,13 @@ def pin_environment(mode: str = DEFAULT_MODE, environ: MutableMapping[str, str] 
     ``native`` leaves the libraries to choose (and records that it did). A variable already set to another value
     is an error rather than silently overridden or silently kept: either would hide which path ran.
     """
+    in_process = environ is None or environ is os.environ
     environ = os.environ if environ is None else environ
     if mode not in MODES:
         raise NumericsError(f"config key 'numerics': unknown mode {mode!r}; choose one of {list(MODES)}")
     environ[MODE_VAR] = mode
+    if mode != "portable":
+        portable_gemm.set_preload(environ, None)
     if mode == "native":
         return {MODE_VAR: mode}
     wanted = MODE_ENV[mode]
@@ -107,7 +113,13 @@ def pin_environment(mode: str = DEFAULT_MODE, environ: MutableMapping[str, str] 
                 f"environment variable {name}={have!r} conflicts with numerics: {mode}, which sets {value!r}; "
                 f"unset it, or set numerics: native to let the libraries choose")
         environ[name] = value
-    return {MODE_VAR: mode, **wanted}
+    if mode != "portable":
+        return {MODE_VAR: mode, **wanted}
+    library = portable_gemm.build(environ)
+    portable_gemm.set_preload(environ, library)  # every process started from here on
+    if in_process:
+        portable_gemm.load_here(library)  # this one, if torch is not loaded yet (check_pinned tells)
+    return {MODE_VAR: mode, **wanted, portable_gemm.LIBRARY_VAR: str(library)}
 
 
 def check_pinned() -> None:
@@ -125,6 +137,13 @@ def check_pinned() -> None:
             f"numerics: {os.environ.get(MODE_VAR)} asks for ATen's AVX2 kernels, but torch runs {capability!r}: "
             f"torch was imported before the mode was pinned "
             f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY')!r})")
+    if os.environ.get(MODE_VAR) == "portable":
+        library = os.environ.get(portable_gemm.LIBRARY_VAR)
+        if not library or not portable_gemm.torch_runs_it(library):
+            raise NumericsError(
+                f"numerics: portable runs torch's matrix products in {library or 'its own GEMM'}, but torch runs "
+                f"another one: torch was imported before the mode was pinned, or the process started without "
+                f"LD_PRELOAD={os.environ.get('LD_PRELOAD')!r} (alignrl.core.portable_gemm)")
 
 
 def _torch_build() -> dict[str, Any]:
@@ -154,6 +173,7 @@ def numerics_record() -> dict[str, Any]:
         "cpu": cpu_info(),
         "mode": os.environ.get(MODE_VAR),
         "environment": {name: os.environ.get(name) for name in (*PINNED_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        "gemm": portable_gemm.record() if os.environ.get(MODE_VAR) == "portable" else None,
     }
     try:
         record["torch_build"] = _torch_build()

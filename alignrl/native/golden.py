@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from alignrl.core.numerics import numerics_record
+from alignrl.core.numerics import check_pinned, numerics_record
 from alignrl.trace.provenance import sha256_file
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64,
@@ -115,6 +115,7 @@ def op_fingerprints() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    check_pinned()  # a run that would not exercise the mode it names is refused, not hashed
     if args == ["--ops"]:
         json.dump({"ops": op_fingerprints(), "numerics": numerics_record()}, sys.stdout, indent=2)
         print()
