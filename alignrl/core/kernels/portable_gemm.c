@@ -165,9 +165,90 @@ static int chains(int ta, int tb, int m, int n, int k, const float *a, int lda, 
 
 static int is_trans(char t) { return t == 'T' || t == 't' || t == 'C' || t == 'c'; }
 
+/* out[q][t] = src[t*ld + q] for q, t < 8: eight rows of eight floats, turned into eight columns. */
+static inline void transpose8(const float *src, size_t ld, __m256 out[8]) {
+  __m256 r[8], u[8], w[8];
+  for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (size_t)q * ld);
+  for (int q = 0; q < 8; q += 2) {
+    u[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
+    u[q + 1] = _mm256_unpackhi_ps(r[q], r[q + 1]);
+  }
+  for (int q = 0; q < 8; q += 4) {
+    w[q] = _mm256_shuffle_ps(u[q], u[q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    w[q + 1] = _mm256_shuffle_ps(u[q], u[q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    w[q + 2] = _mm256_shuffle_ps(u[q + 1], u[q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    w[q + 3] = _mm256_shuffle_ps(u[q + 1], u[q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int q = 0; q < 4; q++) {
+    out[q] = _mm256_permute2f128_ps(w[q], w[q + 4], 0x20);
+    out[q + 4] = _mm256_permute2f128_ps(w[q], w[q + 4], 0x31);
+  }
+}
+
+/* A product with one output column or row (the sampler's per-row attention is m = 1 or n = 1 per item):
+   y[i*incy] = chain over p of x[i*si + p*sp] * v[p*sv], then the alpha/beta rule. The same chains as the
+   tiled path, without its 6-column tiles, five of which would be padding here. */
+static void thin(int rows, int k, const float *x, size_t si, size_t sp, const float *v, size_t sv, float alpha,
+                 float beta, float *y, size_t incy) {
+  float block[8 * KC];
+  for (int i0 = 0; i0 < rows; i0 += 8) {
+    int r = rows - i0 < 8 ? rows - i0 : 8;
+    __m256 acc = _mm256_setzero_ps();
+    for (int p0 = 0; p0 < k; p0 += KC) {
+      int kc = k - p0 < KC ? k - p0 : KC;
+      if (si == 1 && r == 8) {
+        for (int p = 0; p < kc; p++)
+          acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i0 + (size_t)(p0 + p) * sp),
+                                _mm256_set1_ps(v[(size_t)(p0 + p) * sv]), acc);
+      } else if (sp == 1 && r == 8) { /* rows contiguous in p: transpose 8 x 8 blocks in registers */
+        int p = 0;
+        for (; p + 8 <= kc; p += 8) {
+          __m256 t[8];
+          transpose8(x + (size_t)i0 * si + p0 + p, si, t);
+          for (int q = 0; q < 8; q++) acc = _mm256_fmadd_ps(t[q], _mm256_set1_ps(v[(size_t)(p0 + p + q) * sv]), acc);
+        }
+        for (; p < kc; p++) {
+          float col[8];
+          for (int q = 0; q < 8; q++) col[q] = x[(size_t)(i0 + q) * si + p0 + p];
+          acc = _mm256_fmadd_ps(_mm256_loadu_ps(col), _mm256_set1_ps(v[(size_t)(p0 + p) * sv]), acc);
+        }
+      } else {
+        for (int p = 0; p < kc; p++) {
+          int q = 0;
+          for (; q < r; q++) block[p * 8 + q] = x[(size_t)(i0 + q) * si + (size_t)(p0 + p) * sp];
+          for (; q < 8; q++) block[p * 8 + q] = 0.0f;
+        }
+        for (int p = 0; p < kc; p++)
+          acc = _mm256_fmadd_ps(_mm256_loadu_ps(block + p * 8), _mm256_set1_ps(v[(size_t)(p0 + p) * sv]), acc);
+      }
+    }
+    float out[8];
+    _mm256_storeu_ps(out, acc);
+    for (int q = 0; q < r; q++) {
+      float *dst = y + (size_t)(i0 + q) * incy;
+      if (beta == 0.0f) {
+        *dst = alpha == 1.0f ? out[q] : alpha * out[q];
+      } else {
+        float scaled = alpha * out[q];
+        float kept = beta * *dst;
+        *dst = scaled + kept;
+      }
+    }
+  }
+}
+
 static void gemm_col_major(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                            const float *b, int ldb, float beta, float *c, int ldc) {
   if (m <= 0 || n <= 0) return;
+  if (k > 0 && n == 1) { /* one column: C[:, 0] = op(A) op(B)[:, 0] */
+    thin(m, k, a, ta ? (size_t)lda : 1, ta ? 1 : (size_t)lda, b, tb ? (size_t)ldb : 1, alpha, beta, c, 1);
+    return;
+  }
+  if (k > 0 && m == 1) { /* one row: C[0, j] = op(B)[:, j] . op(A)[0, :], the same products in the same order */
+    thin(n, k, b, tb ? 1 : (size_t)ldb, tb ? (size_t)ldb : 1, a, ta ? 1 : (size_t)lda, alpha, beta, c,
+         (size_t)ldc);
+    return;
+  }
   if (beta == 0.0f) {
     if (k <= 0) {
       for (int j = 0; j < n; j++) memset(c + (size_t)j * ldc, 0, (size_t)m * sizeof(float));
