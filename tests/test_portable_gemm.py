@@ -90,6 +90,16 @@ def test_the_definition_is_a_product_summed_in_ascending_order(lib):
     assert out[0] == 0.0  # a pairwise or reordered sum gives 1.0
 
 
+def test_the_golden_hashes_name_this_definition_of_the_product(lib):
+    """A change of the arithmetic (not of its speed) must bump the version, and with it the golden hashes."""
+    import json
+
+    golden = json.loads((ROOT / "tests" / "data" / "golden_hashes.json").read_text())
+    lib.alignrl_gemm_version.restype = ctypes.c_int
+    assert lib.alignrl_gemm_version() == golden["packages"]["portable_gemm_version"]
+    assert numerics.numerics_record()["gemm"]["built_from_this_source"] is True
+
+
 def test_beta_zero_never_reads_c(lib):
     a = np.ones(4 * 3, np.float32)
     b = np.ones(3 * 5, np.float32)

@@ -129,8 +129,10 @@ def record(environ: MutableMapping[str, str] | None = None) -> dict[str, Any] | 
     library = environ.get(LIBRARY_VAR)
     if not library:
         return None
+    # the library's name carries the digest of the source and flags it was built from
     info: dict[str, Any] = {"library": library, "source_sha256": hashlib.sha256(SOURCE.read_bytes()).hexdigest(),
-                            "cflags": list(CFLAGS)}
+                            "cflags": list(CFLAGS),
+                            "built_from_this_source": Path(library).name == library_path(environ).name}
     try:
         info["version"] = _handle(library).alignrl_gemm_version()
     except OSError as exc:

@@ -90,6 +90,12 @@ def op_fingerprints() -> dict[str, str]:
     for m, k, n in GEMM_SHAPES:
         a, b = torch.randn(m, k, generator=gen), torch.randn(k, n, generator=gen)
         out[f"matmul_{m}x{k}x{n}"] = fp(a @ b)
+    # the portable GEMM's other paths: transposed operands, one-row and one-column products, batches (bmm)
+    a, b = torch.randn(300, 40, generator=gen), torch.randn(300, 24, generator=gen)
+    out["matmul_transposed_40x300x24"] = fp(a.t() @ b, b.t() @ a)
+    q, keys = torch.randn(64, 1, 32, generator=gen), torch.randn(64, 40, 32, generator=gen)
+    out["bmm_one_row_64x1x32x40"] = fp(q @ keys.transpose(1, 2), torch.randn(64, 1, 40, generator=gen) @ keys)
+    out["matmul_one_column_40x32x1"] = fp(torch.randn(40, 32, generator=gen) @ torch.randn(32, 1, generator=gen))
     x = torch.randn(1 << 14, generator=gen) * 4
     positive = x.abs() + 1e-3
     for name, fn, inp in (("exp", torch.exp, x), ("log", torch.log, positive), ("sqrt_mkl_vml", torch.sqrt, positive),
