@@ -76,6 +76,7 @@ for path in files:
     assert numerics["mode"] == "portable", (path, numerics["mode"])
     assert numerics["torch_build"]["cpu_capability"] == "AVX2", (path, numerics["torch_build"])
     assert numerics["environment"]["MKL_CBWR"] == "COMPATIBLE", (path, numerics["environment"])
+    assert numerics["gemm"] and numerics["gemm"]["version"] is not None, (path, numerics["gemm"])
 print(f"{len(files)} metrics files ran portable")
 EOF
 # SLURM jobs run in their allocations: no local job server may start beside them, nor fork any job
