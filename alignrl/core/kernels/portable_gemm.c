@@ -29,7 +29,9 @@ static uint64_t calls_gemm = 0;
 static uint64_t calls_batch = 0;
 
 /* How many products ran here (checked by the job before it trusts the numeric mode). */
-uint64_t alignrl_gemm_calls(void) { return calls_gemm + calls_batch; }
+uint64_t alignrl_gemm_calls(void) {
+  return __atomic_load_n(&calls_gemm, __ATOMIC_RELAXED) + __atomic_load_n(&calls_batch, __ATOMIC_RELAXED);
+}
 uint64_t alignrl_gemm_batch_calls(void) { return calls_batch; }
 /* The version of the arithmetic above: a change of definition must change it. */
 int alignrl_gemm_version(void) { return 1; }
@@ -278,7 +280,7 @@ static void gemm_col_major(int ta, int tb, int m, int n, int k, float alpha, con
 void sgemm_(const char *transa, const char *transb, const int *m, const int *n, const int *k, const float *alpha,
             const float *a, const int *lda, const float *b, const int *ldb, const float *beta, float *c,
             const int *ldc) {
-  calls_gemm++;
+  __atomic_fetch_add(&calls_gemm, 1, __ATOMIC_RELAXED); /* torch may call from several threads */
   gemm_col_major(is_trans(*transa), is_trans(*transb), *m, *n, *k, *alpha, a, *lda, b, *ldb, *beta, c, *ldc);
 }
 
@@ -290,7 +292,7 @@ enum { ROW_MAJOR = 101, COL_MAJOR = 102, NO_TRANS = 111 };
 void cblas_sgemm_batch(int layout, const int *transa, const int *transb, const int *m, const int *n, const int *k,
                        const float *alpha, const float **a, const int *lda, const float **b, const int *ldb,
                        const float *beta, float **c, const int *ldc, int group_count, const int *group_size) {
-  calls_batch++;
+  __atomic_fetch_add(&calls_batch, 1, __ATOMIC_RELAXED);
   size_t item = 0;
   for (int g = 0; g < group_count; g++) {
     int ta = transa[g] != NO_TRANS, tb = transb[g] != NO_TRANS;
