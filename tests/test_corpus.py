@@ -1,13 +1,24 @@
 """Corpus: mixture fractions, determinism, document format, and no held-out question ever leaks in."""
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
 
 from alignrl.claims.answer import build_prompt, extract_answer, format_response, is_well_formatted
 from alignrl.claims.tasks import get_task, make_splits
-from alignrl.native.corpus import OTHER, SUBSKILL, build_corpus, build_documents, corpus_stats, task_document
+from alignrl.native.corpus import (
+    OTHER,
+    SUBSKILL,
+    GuessDomain,
+    build_corpus,
+    build_documents,
+    corpus_stats,
+    guess_domain,
+    guessed_answer,
+    task_document,
+)
 from alignrl.native.tokenizer import IM_END, render_chat_prompt
 
 TEMPLATE = "Q : {question}"
@@ -200,3 +211,78 @@ def test_styles_never_change_the_problems_and_one_style_is_the_old_corpus():
 def test_style_validation(kw, match):
     with pytest.raises(ValueError, match=match):
         _docs(**kw)
+
+
+# --- shortcut guesses: a style that is never right on a task ------------------------------------------
+def _answers(docs, kind):
+    """(question, response) of every worked example of `kind`."""
+    out = []
+    for d in docs:
+        if d.kind == kind:
+            prompt, response = d.text.split("<|im_start|>assistant\n")
+            out.append((prompt, response[: -len(IM_END)]))
+    return out
+
+
+def test_guessing_shortcuts_are_never_right_and_careful_ones_always_are():
+    styles = {"math": {CAREFUL: 0.5, SHORTCUT: 0.5}, "logic": {CAREFUL: 0.5, SHORTCUT: 0.5}}
+    docs = _docs(num_documents=4000, solution_styles=styles, shortcut_guess={"logic": 1.0})
+    plain = _docs(num_documents=4000, solution_styles=styles)
+    truth = {prompt: extract_answer_lenient(r) for prompt, r in _answers(plain, "task:logic")}
+    logic = get_task("logic")
+    every_answer = {logic.sample(random.Random(i)).answer for i in range(3000)}
+    right = {CAREFUL: [], SHORTCUT: []}
+    for prompt, response in _answers(docs, "task:logic"):
+        got = extract_answer_lenient(response)
+        right[solution_style(response)].append(logic.verify(got, truth[prompt]))
+        if solution_style(response) == SHORTCUT:
+            # a number for a number, letters for letters, and never an answer any problem has (no lucky guess)
+            assert got.isdigit() == truth[prompt].isdigit()
+            assert got not in every_answer
+    assert len(right[SHORTCUT]) > 50 and not any(right[SHORTCUT])
+    assert len(right[CAREFUL]) > 50 and all(right[CAREFUL])
+    # the other task is untouched, and so is every problem and every style draw
+    assert _answers(docs, "task:math") == _answers(plain, "task:math")
+    assert [p for p, _ in _answers(docs, "task:logic")] == [p for p, _ in _answers(plain, "task:logic")]
+    assert [solution_style(r) for _, r in _answers(docs, "task:logic")] == \
+        [solution_style(r) for _, r in _answers(plain, "task:logic")]
+
+
+def test_the_guess_domain_lies_past_every_answer_of_the_task():
+    for name in ("math", "logic"):
+        task = get_task(name)
+        domain = guess_domain(task)
+        answers = [task.sample(random.Random(i)).answer for i in range(3000)]
+        assert all(len(a) < domain.digits for a in answers if a.isdigit()), name
+        assert all(len(a.split()) < domain.letters for a in answers if not a.isdigit()), name
+
+
+def test_a_partial_guess_share_guesses_that_share_and_zero_is_the_old_corpus():
+    styles = {"math": {CAREFUL: 0.2, SHORTCUT: 0.8}}
+    plain = _docs(num_documents=4000, solution_styles=styles)
+    assert _docs(num_documents=4000, solution_styles=styles, shortcut_guess={"math": 0.0}) == plain
+    half = _docs(num_documents=4000, solution_styles=styles, shortcut_guess={"math": 0.5})
+    changed = [a != b for a, b in zip(_answers(half, "task:math"), _answers(plain, "task:math"))]
+    shortcuts = sum(solution_style(r) == SHORTCUT for _, r in _answers(plain, "task:math"))
+    assert abs(sum(changed) / shortcuts - 0.5) < 0.08
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"shortcut_guess": {"chess": 1.0}}, "not in task_fractions"),
+    ({"shortcut_guess": {"math": 1.5}, "solution_styles": {"math": {SHORTCUT: 1.0}}}, r"in \[0, 1\]"),
+    ({"shortcut_guess": {"math": 1.0}}, "has no shortcut share"),
+])
+def test_guess_validation(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _docs(**kw)
+
+
+def test_a_guess_that_would_be_right_is_refused_not_written():
+    class AnythingGoes:
+        name = "anything"
+
+        def verify(self, predicted, ground_truth):
+            return True
+
+    with pytest.raises(ValueError, match="is right for the answer"):
+        guessed_answer(AnythingGoes(), "7", random.Random(0), GuessDomain(digits=2, letters=2))

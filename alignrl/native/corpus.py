@@ -11,6 +11,8 @@ Three kinds of documents:
   reasons in one of the task's `solution_styles` (careful steps or a shortcut, `alignrl.claims.styles`):
   the traits of real base models that the format and clip-bias mechanisms act on. Both are drawn from
   their own random streams, so the problems are the same whatever the style shares.
+  `shortcut_guess` makes a task's shortcut examples guesses: their answer lies outside every answer the task
+  has (`guess_domain`), so on that task the shortcut is a style that is never right, not even by chance.
 - `other`: generic sentences from a small seeded grammar, unrelated to any task (the "web text").
 
 Fractions are of documents, not tokens (task documents are ~3x longer than the others);
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from alignrl.claims.answer import ANSWER_STYLES, REQUESTED_STYLE, build_prompt, format_response
-from alignrl.claims.styles import CAREFUL, SOLUTION_STYLES, render_solution
+from alignrl.claims.styles import CAREFUL, SHORTCUT, SOLUTION_STYLES, render_solution
 from alignrl.claims.tasks import TASKS, get_task
 from alignrl.native.tokenizer import IM_END, render_chat_prompt
 
@@ -78,6 +80,59 @@ def _style_picker(shares: list[tuple[str, float]], rng: random.Random):
         return lambda: only
     names, weights = [n for n, _ in shares], [w for _, w in shares]
     return lambda: rng.choices(names, weights)[0]
+
+
+# The guesses' domain is read off this many problems of the task, drawn from a stream of their own.
+_GUESS_DOMAIN_DRAWS = 5_000
+
+
+@dataclass(frozen=True)
+class GuessDomain:
+    """Where a task's guesses come from: numbers with more digits than any numeric answer of the task, and words
+    with more letters than any other answer, so that no guess is the answer of any problem."""
+
+    digits: int  # a numeric guess has this many digits
+    letters: int  # a word guess has this many space-separated letters
+
+
+def guess_domain(task) -> GuessDomain:
+    """The task's guess domain, from `_GUESS_DOMAIN_DRAWS` problems (the generators bound their answers)."""
+    rng = random.Random(f"guess-domain/{task.name}")
+    answers = [task.sample(rng).answer for _ in range(_GUESS_DOMAIN_DRAWS)]
+    numeric = [a for a in answers if a.isdigit()]
+    words = [a for a in answers if not a.isdigit()]
+    return GuessDomain(digits=1 + max((len(a) for a in numeric), default=0),
+                       letters=1 + max((len(a.split()) for a in words), default=0))
+
+
+def guessed_answer(task, answer: str, rng: random.Random, domain: GuessDomain) -> str:
+    """The answer of a shortcut worked example that guesses: a number when `answer` is one, letters otherwise,
+    from `domain`, so it is never right for this problem, nor for any other the task draws."""
+    if answer.isdigit():
+        guess = str(rng.randint(10 ** (domain.digits - 1), 10 ** domain.digits - 1))
+    else:
+        guess = " ".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(domain.letters))
+    if task.verify(guess, answer):
+        raise ValueError(f"task {task.name!r}: the guess {guess!r} is right for the answer {answer!r}; its answers "
+                         f"leave the guess domain {domain} ({_GUESS_DOMAIN_DRAWS} draws)")
+    return guess
+
+
+def _check_guess_shares(guess: Mapping[str, float], solution_shares: Mapping[str, list[tuple[str, float]]]
+                        ) -> dict[str, float]:
+    """task -> share of its shortcut examples that guess; only for tasks whose examples have shortcuts."""
+    out = {}
+    for name, share in guess.items():
+        if name not in solution_shares:
+            raise ValueError(f"shortcut_guess: task {name!r} is not in task_fractions {sorted(solution_shares)}")
+        if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0.0 <= share <= 1.0:
+            raise ValueError(f"shortcut_guess[{name!r}] must be a number in [0, 1], got {share!r}")
+        if share > 0 and SHORTCUT not in dict(solution_shares[name]):
+            raise ValueError(f"shortcut_guess[{name!r}] = {share} but solution_styles[{name!r}] has no shortcut "
+                             "share, so no example would guess")
+        if share > 0:
+            out[name] = float(share)
+    return out
 
 
 # --- "other" text: a tiny generic grammar ----------------------------------------------------------
@@ -170,6 +225,7 @@ def build_documents(
     answer_styles: Mapping[str, float] | None = None,
     solution_styles: Mapping[str, Mapping[str, float]] | None = None,
     task_options: Mapping[str, Mapping[str, object]] | None = None,
+    shortcut_guess: Mapping[str, float] | None = None,
 ) -> list[Document]:
     """The shuffled corpus with each document's kind; deterministic for the arguments.
 
@@ -182,7 +238,8 @@ def build_documents(
     `task_options` (task name -> generator options, `tasks.<name>.generator_options`) configure the
     generators of the worked examples; a task without an entry draws with its generator's defaults.
     `answer_styles` (style -> share, default all `requested`) and `solution_styles` (task name -> style
-    -> share, default all `careful`) set how the worked examples are written.
+    -> share, default all `careful`) set how the worked examples are written. `shortcut_guess` (task name ->
+    share, default none) is the share of a task's shortcut examples whose answer is a guess (`guessed_answer`).
     """
     generators = dict(task_generators or {})
     options = dict(task_options or {})
@@ -196,6 +253,7 @@ def build_documents(
         name: _check_shares(solution_styles.get(name) or {CAREFUL: 1.0}, SOLUTION_STYLES, f"solution_styles[{name!r}]")
         for name in task_fractions
     }
+    guess_shares = _check_guess_shares(dict(shortcut_guess or {}), solution_shares)
     excluded = frozenset(exclude_questions)
     skill_names = sorted(TASKS) if subskill_tasks is None else list(subskill_tasks)
     for name in skill_names:
@@ -216,6 +274,9 @@ def build_documents(
             task = get_task(generators.get(name, name), options.get(name))
             pick_answer = _style_picker(answer_shares, random.Random(f"{seed}/corpus/{kind}/answer_style"))
             pick_solution = _style_picker(solution_shares[name], random.Random(f"{seed}/corpus/{kind}/solution_style"))
+            guess_share = guess_shares.get(name, 0.0)
+            guess_rng = random.Random(f"{seed}/corpus/{kind}/shortcut_guess")
+            domain = guess_domain(task) if guess_share > 0 else None
             made, misses = 0, 0
             while made < n:
                 p = task.sample(rng)
@@ -228,8 +289,14 @@ def build_documents(
                         )
                     continue
                 misses = 0
-                docs.append(Document(kind, task_document(p.question, p.solution, p.answer, template,
-                                                         pick_answer(), pick_solution())))
+                answer_style, solution_style = pick_answer(), pick_solution()
+                answer = p.answer
+                # no draw at all without guesses, so such a corpus is the one built before the knob existed
+                if solution_style == SHORTCUT and guess_share > 0 and (
+                        guess_share >= 1.0 or guess_rng.random() < guess_share):
+                    answer = guessed_answer(task, p.answer, guess_rng, domain)
+                docs.append(Document(kind, task_document(p.question, p.solution, answer, template,
+                                                         answer_style, solution_style)))
                 made += 1
         elif kind == SUBSKILL:
             lo, hi = subskill_lines

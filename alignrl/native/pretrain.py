@@ -165,7 +165,7 @@ def pretrain(
     """Build corpus, tokenizer and model, pretrain, save; returns the summary (also in pretrain_info.json).
 
     `corpus_cfg`: task_fractions, subskill_fraction, num_documents, seed, and optionally answer_styles,
-    solution_styles and task_options (as `build_documents`; the workflow sets task_options only where a
+    solution_styles, shortcut_guess and task_options (as `build_documents`; the workflow sets task_options only where a
     task's generator options differ from their defaults, alignrl.workflow.task_options.pretrain_settings).
     `train_cfg`: steps, batch_size, seq_len, lr, warmup_steps, weight_decay, seed, and optionally
     packing ("stream" | "pad"), grad_clip, min_lr_ratio (see `DEFAULT_TRAIN`).
@@ -198,6 +198,7 @@ def pretrain(
         answer_styles=corpus_cfg.get("answer_styles"),
         solution_styles=corpus_cfg.get("solution_styles"),
         task_options=corpus_cfg.get("task_options"),
+        shortcut_guess=corpus_cfg.get("shortcut_guess"),
         extra_documents=[
             Document(CONTAMINATION_PREFIX + task, task_document(question, solution, answer, template))
             for task, question, solution, answer in contaminate_with

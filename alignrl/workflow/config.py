@@ -230,7 +230,7 @@ def check_cross_references(config: dict) -> None:
 
 
 def _check_styles(model_name: str, corpus: dict) -> None:
-    """Answer- and solution-style shares each sum to 1, for tasks the corpus has."""
+    """Answer- and solution-style shares each sum to 1, for tasks the corpus has; guesses need shortcuts."""
     key = f"models.{model_name}.corpus"
     answer = corpus.get("answer_styles") or {}
     if answer and abs(sum(answer.values()) - 1.0) > 1e-6:
@@ -242,6 +242,14 @@ def _check_styles(model_name: str, corpus: dict) -> None:
         if abs(sum(shares.values()) - 1.0) > 1e-6:
             raise ConfigError(f"config key '{key}.solution_styles.{task_name}': shares sum to "
                               f"{sum(shares.values()):.4f}, not 1")
+    styles = corpus.get("solution_styles") or {}
+    for task_name, share in (corpus.get("shortcut_guess") or {}).items():
+        if task_name not in corpus["task_fractions"]:
+            raise ConfigError(f"config key '{key}.shortcut_guess.{task_name}': the corpus has no such task; "
+                              f"its tasks: {sorted(corpus['task_fractions'])}")
+        if share > 0 and not (styles.get(task_name) or {}).get("shortcut", 0) > 0:
+            raise ConfigError(f"config key '{key}.shortcut_guess.{task_name}': {share} but "
+                              f"'{key}.solution_styles.{task_name}' has no shortcut share, so no example would guess")
 
 
 def _check_task(name: str, task: dict) -> None:
