@@ -6,8 +6,12 @@ from snakemake.utils import min_version, validate
 
 from alignrl.core import paths
 from alignrl.workflow import jobserver
+from alignrl.workflow.code_tree import use_own_package
 
 min_version("9.0")
+
+# Jobs import this file's package, not whichever checkout the venv's editable install points at.
+use_own_package(workflow.basedir)
 
 # A config file named on the command line (--configfile) replaces the embedded default instead of being
 # merged into it, so configs/paper.yaml never inherits the tiny models.
