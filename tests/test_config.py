@@ -83,6 +83,13 @@ def test_claim_overrides_shared_training_settings():
         (lambda c: c["models"]["A"]["corpus"].update(
             solution_styles={next(iter(c["models"]["A"]["corpus"]["task_fractions"])): {"careful": 0.2}}),
          "models.A.corpus.solution_styles."),
+        (lambda c: c["models"]["A"]["corpus"].update(shortcut_guess={"poetry": 1.0}),
+         "models.A.corpus.shortcut_guess.poetry"),
+        (lambda c: c["models"]["A"]["corpus"].update(shortcut_guess={"logic": 1.5}),
+         "models.A.corpus.shortcut_guess"),
+        (lambda c: c["models"]["A"]["corpus"].update(  # guesses, but no shortcut to guess in
+            solution_styles={"logic": {"careful": 1.0}}, shortcut_guess={"logic": 1.0}),
+         "models.A.corpus.shortcut_guess.logic"),
         (lambda c: c["alignment"].update(k=3), "alignment.k"),
         (lambda c: c["training"].update(steps="ten"), "training.steps"),
         (lambda c: c.update(seeds=[]), "seeds"),
