@@ -29,13 +29,24 @@ def test_pretraining_step_counts_six_flops_per_weight_per_token():
     assert fc.get_total_flops() == pytest.approx(6 * weights * tokens, rel=0.01)
 
 
-def test_markdown_names_the_peak_and_each_job_fraction():
+def test_peak_is_the_best_square_product_of_any_mode_and_the_modes_best_its_own():
+    gemm = {"pinned": {"square 256": 90.0, "square 512": 80.0, "RL update: 1064 x 128 -> 384": 95.0},
+            "portable": {"square 256": 40.0, "square 512": 45.0, "RL update: 1064 x 128 -> 384": 99.0}}
+    # a job-shaped product faster than every square one is not the peak
+    assert peak.peaks(gemm, "portable") == (90.0, "square 256, pinned", 45.0)
+    assert peak.peaks(gemm, "pinned") == (90.0, "square 256, pinned", 90.0)
+
+
+def test_markdown_names_the_peak_the_modes_and_each_job_fraction():
     data = {"cpu": {"model_name": "X", "vendor": "V", "family": "1", "model": "2"}, "capability": "AVX2",
-            "rounds": 1, "gemm_gflops": {"square 256": 100.0, "decode step: 256 x 128 -> 384": 50.0},
-            "peak_gflops": 100.0, "peak_at": "square 256",
-            "jobs": {j: {"gflop_per_unit": 10.0, "cpu_seconds_per_unit": 0.5, "gflops": 20.0, "fraction_of_peak": 0.2}
-                     for j in peak.JOBS}}
+            "rounds": 1, "mode": "portable",
+            "gemm_gflops": {"pinned": {"square 256": 100.0, "decode step: 256 x 128 -> 384": 50.0},
+                            "portable": {"square 256": 40.0, "decode step: 256 x 128 -> 384": 30.0}},
+            "peak_gflops": 100.0, "peak_at": "square 256, pinned", "mode_peak_gflops": 40.0,
+            "jobs": {j: {"gflop_per_unit": 10.0, "cpu_seconds_per_unit": 0.5, "gflops": 20.0, "fraction_of_peak": 0.2,
+                         "fraction_of_mode_peak": 0.5} for j in peak.JOBS}}
     text = "\n".join(peak.markdown(data))
-    assert "**100.0 GFLOP/s** (square 256)" in text
-    assert "| decode step: 256 x 128 -> 384 | 50.0 | 0.50 |" in text
-    assert text.count("| 0.20 |") == len(peak.JOBS)
+    assert "**100.0 GFLOP/s** (square 256, pinned)" in text
+    assert "`portable`, reaches 40.0 GFLOP/s at best (0.40 of the peak)" in text
+    assert "| decode step: 256 x 128 -> 384 | 50.0 | 30.0 | 0.50 | 0.30 |" in text
+    assert text.count("| 0.20 | 0.50 |") == len(peak.JOBS)
