@@ -29,13 +29,18 @@ DEFAULT_SIZE = {"hidden_size": 128, "num_layers": 4, "num_heads": 4, "num_kv_hea
                 "max_position_embeddings": 256, "tie_word_embeddings": True}
 
 
+def default_config() -> dict[str, Any]:
+    """The embedded default's config.yaml, as written (no defaults filled in)."""
+    import yaml
+
+    with open(ROOT / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
 def size_from_config(model: str = "A") -> dict[str, Any]:
     """The model size of ``model`` in config.yaml (falls back to the documented default)."""
     try:
-        import yaml
-
-        with open(ROOT / "config.yaml") as fh:
-            return dict(yaml.safe_load(fh)["models"][model]["size"])
+        return dict(default_config()["models"][model]["size"])
     except (OSError, KeyError):
         return dict(DEFAULT_SIZE)
 

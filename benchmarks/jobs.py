@@ -22,18 +22,11 @@ from pathlib import Path
 from benchmarks import common
 
 
-def _config() -> dict:
-    import yaml
-
-    with open(common.ROOT / "config.yaml") as fh:
-        return yaml.safe_load(fh)
-
-
 def _child(kind: str, tree: Path, model: str, task: str, steps: int) -> None:
     common.set_threads(1)
     from alignrl.claims.rows import read_rows
 
-    cfg = _config()
+    cfg = common.default_config()
     model_dir = tree / "models" / model
     if kind == "eval":
         from alignrl.native.evaluate import evaluate

@@ -99,14 +99,11 @@ def _unit(job: str):
             opt.zero_grad(set_to_none=True)
         return run
     if job == "rl_step":
-        import yaml
-
         from alignrl.claims.rows import problems_to_rows
         from alignrl.claims.tasks import get_task, make_splits
         from alignrl.native.grpo import TrainConfig, Trainer, row_parts
 
-        with open(common.ROOT / "config.yaml") as fh:
-            training = dict(yaml.safe_load(fh)["training"])
+        training = dict(common.default_config()["training"])
         task = get_task("math")
         rows = problems_to_rows(make_splits(task, {"train": 64}, seed=5)["train"], "math", task.ability, "train",
                                 "{question}")
@@ -182,10 +179,9 @@ def _profile(job: str) -> dict[str, float]:
 
 def default_mode() -> str:
     """The numeric mode of the embedded default (``numerics:`` in config.yaml), which every job there runs."""
-    import yaml
+    from alignrl.workflow.config import load_config  # finalized, so the schema's default fills a missing key
 
-    with open(common.ROOT / "config.yaml") as fh:
-        return yaml.safe_load(fh).get("numerics", "portable")
+    return load_config(common.ROOT / "config.yaml")["numerics"]
 
 
 def _alternate_under(mode: str, sides: dict, rounds: int, log) -> dict:
