@@ -151,7 +151,8 @@ def render(r: dict) -> str:
                  f"(before issue 6: {s.get('ratio_ours_hf_vs_generate', float('nan')):.2f}x) | >= 3x (issue 18) |")
         if "ratio_ours_vs_vllm" in s:
             L.append(f"| sampling: ours vs vLLM's CPU build (sequences per CPU-second) | "
-                     f"**{s['ratio_ours_vs_vllm']:.2f}x** ({s['wall_ratio_ours_vs_vllm']:.2f}x wall) | >= 2x (issue 18) |")
+                     f"**{s['ratio_ours_vs_vllm']:.2f}x** ({s['wall_ratio_ours_vs_vllm']:.2f}x wall) | "
+                     ">= 2x (issue 18) |")
         elif "vllm" in s.get("not_run", {}):
             L.append(f"| sampling: ours vs vLLM's CPU build | not run: {s['not_run']['vllm']} | >= 2x (issue 18) |")
     q = r.get("rl")
